@@ -18,21 +18,15 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from runbase import _validation as v
-from runbase.client import Client, default_tracking_uri, flatten
+from runbase.client import Client, default_tracking_uri
 from runbase.entities import (
     Dataset,
     Experiment,
-    Metric,
     Run,
-    RunData,
-    RunInfo,
-    RunInputs,
     RunStatus,
     ViewType,
 )
 from runbase.errors import InvalidInputError, RunbaseError
-from runbase.store import open_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +111,9 @@ def set_experiment(
     """Make an experiment current, creating it by name if it does not exist."""
     client = _state.get_client()
     if (experiment_name is None) == (experiment_id is None):
-        raise InvalidInputError("set_experiment needs exactly one of experiment_name or experiment_id")
+        raise InvalidInputError(
+            "set_experiment needs exactly one of experiment_name or experiment_id"
+        )
     if experiment_id is not None:
         experiment = client.get_experiment(experiment_id)
     else:
@@ -487,6 +483,7 @@ def _install_exit_handlers() -> None:
     _state.handlers_installed = True
     atexit.register(_end_all, RunStatus.FINISHED)
     # Only take SIGTERM when nobody else did, and only from the main thread (Python's rule).
-    if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, _on_sigterm)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(
+        signal.SIGTERM
+    ) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)

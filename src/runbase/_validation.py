@@ -74,9 +74,11 @@ def validate_metric_value(key: str, value: object) -> float:
 def validate_step(key: str, step: object) -> int:
     if isinstance(step, bool) or not isinstance(step, int):
         try:
-            as_int = int(step)  # type: ignore[call-overload]
+            as_int: int = int(step)  # type: ignore[call-overload]
         except (TypeError, ValueError):
-            raise InvalidInputError(f"Step of metric {key!r} must be an integer: {step!r}") from None
+            raise InvalidInputError(
+                f"Step of metric {key!r} must be an integer: {step!r}"
+            ) from None
         if as_int != step:
             raise InvalidInputError(f"Step of metric {key!r} must be an integer: {step!r}")
         return as_int

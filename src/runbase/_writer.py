@@ -48,8 +48,10 @@ class MetricWriter:
         self.error: RunbaseError | None = None
         # The thread holds only a weak reference, so an unused writer can be collected.
         self._thread = threading.Thread(
-            target=_run, args=(weakref.ref(self), self._wake, flush_interval),
-            name="runbase-writer", daemon=True,
+            target=_run,
+            args=(weakref.ref(self), self._wake, flush_interval),
+            name="runbase-writer",
+            daemon=True,
         )
         self._thread.start()
 
@@ -127,7 +129,9 @@ class MetricWriter:
                 _log.warning("runbase: metrics not stored yet, will retry: %s", exc)
             except RunbaseError as exc:
                 count = sum(len(c) for c in columns.values())
-                self.error = type(exc)(f"{count} metric points for run {run_id} were rejected: {exc}")
+                self.error = type(exc)(
+                    f"{count} metric points for run {run_id} were rejected: {exc}"
+                )
                 _log.error("runbase: %s", self.error)
 
 

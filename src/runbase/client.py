@@ -351,9 +351,7 @@ class Client:
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         return self.artifact_repository(run_id).list_artifacts(path)
 
-    def download_artifacts(
-        self, run_id: str, path: str, dst_path: str | Path | None = None
-    ) -> str:
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | Path | None = None) -> str:
         """Copy an artifact file or folder to ``dst_path`` (a new temp folder by default)."""
         if dst_path is None:
             import tempfile

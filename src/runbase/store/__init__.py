@@ -16,7 +16,9 @@ def resolve_uri(uri: str) -> str:
     if "://" in uri:
         scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
         if scheme in ("sqlite", "postgresql", "postgres"):
-            return "postgresql" + uri[len(uri.split("://", 1)[0]) :] if scheme == "postgres" else uri
+            return (
+                "postgresql" + uri[len(uri.split("://", 1)[0]) :] if scheme == "postgres" else uri
+            )
         if scheme in ("http", "https"):
             raise InvalidInputError(
                 f"Tracking URI {uri!r}: the HTTP store needs `runbase server` support, "

@@ -71,7 +71,7 @@ class MetricColumns(NamedTuple):
             np.asarray(values, dtype=np.float64),
         )
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return int(self.values.shape[0])
 
 

@@ -34,18 +34,20 @@ def intern_keys(conn: sa.Connection, keys: Iterable[str], cache: dict[str, int])
         rows = conn.execute(
             sa.select(metric_keys.c.key, metric_keys.c.id).where(metric_keys.c.key.in_(missing))
         )
-        cache.update({key: key_id for key, key_id in rows})
+        cache.update(rows.tuples().all())
     return {k: cache[k] for k in keys}
 
 
-def lookup_key_ids(conn: sa.Connection, keys: Iterable[str], cache: dict[str, int]) -> dict[str, int]:
+def lookup_key_ids(
+    conn: sa.Connection, keys: Iterable[str], cache: dict[str, int]
+) -> dict[str, int]:
     """Ids of existing metric keys; unknown keys are left out."""
     missing = [k for k in keys if k not in cache]
     if missing:
         rows = conn.execute(
             sa.select(metric_keys.c.key, metric_keys.c.id).where(metric_keys.c.key.in_(missing))
         )
-        cache.update({key: key_id for key, key_id in rows})
+        cache.update(rows.tuples().all())
     return {k: cache[k] for k in keys if k in cache}
 
 
@@ -144,7 +146,10 @@ def _append_chunks(conn: sa.Connection, run_pk: int, key_id: int, cols: MetricCo
                 sa.update(metric_chunks).where(
                     c.run_id == run_pk, c.key_id == key_id, c.seq == tail_seq
                 ),
-                {k: merged[k] for k in ("n", "min_step", "max_step", "steps", "timestamps", "values")},
+                {
+                    k: merged[k]
+                    for k in ("n", "min_step", "max_step", "steps", "timestamps", "values")
+                },
             )
             steps, stamps, values = steps[room:], stamps[room:], values[room:]
     rows = [
@@ -197,9 +202,7 @@ def read_series(conn: sa.Connection, run_pk: int, key_id: int) -> MetricColumns:
 
 
 def empty_columns() -> MetricColumns:
-    return MetricColumns(
-        np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
-    )
+    return MetricColumns(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
 
 
 def _sorted_unique(

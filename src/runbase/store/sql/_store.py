@@ -138,7 +138,11 @@ class SqlStore(Store):
             if taken is not None:
                 raise AlreadyExistsError(
                     f"Experiment {name!r} already exists"
-                    + (" (deleted: restore it or pick another name)" if taken[0] != "active" else "")
+                    + (
+                        " (deleted: restore it or pick another name)"
+                        if taken[0] != "active"
+                        else ""
+                    )
                 )
             now = now_ms()
             exp_id = conn.execute(
@@ -240,9 +244,14 @@ class SqlStore(Store):
         (tag,) = _validated_tags({key: value})
         exp_pk = _experiment_pk(experiment_id)
         with self._write() as conn:
-            if conn.execute(
-                sa.select(experiments.c.experiment_id).where(experiments.c.experiment_id == exp_pk)
-            ).first() is None:
+            if (
+                conn.execute(
+                    sa.select(experiments.c.experiment_id).where(
+                        experiments.c.experiment_id == exp_pk
+                    )
+                ).first()
+                is None
+            ):
                 raise NotFoundError(f"No experiment with id={experiment_id}")
             stmt = _metrics.dialect_insert(conn, experiment_tags).values(
                 experiment_id=exp_pk, key=tag.key, value=tag.value
@@ -308,7 +317,8 @@ class SqlStore(Store):
                 .returning(runs.c.id)
             ).scalar_one()
             conn.execute(
-                sa.insert(run_tags), [{"run_id": run_pk, "key": t.key, "value": t.value} for t in tag_rows]
+                sa.insert(run_tags),
+                [{"run_id": run_pk, "key": t.key, "value": t.value} for t in tag_rows],
             )
         return Run(info=info, data=RunData(tags={t.key: t.value for t in tag_rows}))
 
@@ -394,7 +404,12 @@ class SqlStore(Store):
         v.validate_max_results(max_results)
         exp_pks = [_experiment_pk(e) for e in experiment_ids]
         query = _search.RunQuery.build(
-            exp_pks, filter_string, view_type, _lifecycle_filter(runs, view_type), order_by, page_token
+            exp_pks,
+            filter_string,
+            view_type,
+            _lifecycle_filter(runs, view_type),
+            order_by,
+            page_token,
         )
         with self._read() as conn:
             rows = query.execute(conn, max_results, self._key_ids)
@@ -579,7 +594,7 @@ def _insert_params(conn: sa.Connection, run_pk: int, items: list[Param]) -> None
             run_params.c.run_id == run_pk, run_params.c.key.in_([p.key for p in existing])
         )
     )
-    stored = {key: value for key, value in rows}
+    stored = dict(rows.tuples().all())
     for p in existing:
         if stored.get(p.key) != p.value:
             raise InvalidInputError(
@@ -644,7 +659,7 @@ def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
                 last_timestamp=r.last_timestamp,
                 min=r.min_value,
                 max=r.max_value,
-                count=r.count,
+                count=r._mapping["count"],  # Row.count is tuple.count
             )
         for r in conn.execute(
             sa.select(run_inputs.c.run_id, run_inputs.c.tags, datasets)

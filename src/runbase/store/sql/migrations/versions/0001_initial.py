@@ -87,9 +87,7 @@ def upgrade() -> None:
         sa.Column("max_value", sa.Double),
         sa.Column("count", sa.BigInteger, nullable=False),
     )
-    op.create_index(
-        "ix_metric_summaries_key_last", "metric_summaries", ["key_id", "last_value"]
-    )
+    op.create_index("ix_metric_summaries_key_last", "metric_summaries", ["key_id", "last_value"])
     op.create_table(
         "metric_chunks",
         sa.Column(

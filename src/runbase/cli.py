@@ -1,0 +1,221 @@
+"""The ``runbase`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from runbase.entities import Run, ViewType
+from runbase.errors import RunbaseError
+from runbase.store import Store, open_store
+
+_URI_HELP = (
+    "Tracking store: a SQLite path, sqlite:///... or postgresql://... "
+    "[env: RUNBASE_TRACKING_URI; default: ./runbase.db]"
+)
+_VIEWS = click.Choice(sorted(ViewType.VALUES), case_sensitive=False)
+
+
+def _open(uri: str | None) -> Store:
+    from runbase.client import default_tracking_uri
+
+    return open_store(uri or default_tracking_uri())
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[_cell(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class _Group(click.Group):
+    """Turns runbase errors into one clear line and exit status 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RunbaseError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="runbase")
+def main() -> None:
+    """runbase: a fast, local-first experiment tracker, compatible with MLflow.
+
+    Runs are logged from Python (import runbase) to a SQLite file (./runbase.db by default) or a
+    PostgreSQL database; these commands inspect and maintain that store.
+    """
+
+
+@main.group(cls=_Group)
+def experiments() -> None:
+    """List experiments."""
+
+
+@experiments.command("list")
+@click.option("--tracking-uri", envvar="RUNBASE_TRACKING_URI", help=_URI_HELP)
+@click.option("--view", type=_VIEWS, default=ViewType.ACTIVE_ONLY, show_default=True)
+def experiments_list(tracking_uri: str | None, view: str) -> None:
+    """List experiments with their ids and creation times."""
+    store = _open(tracking_uri)
+    rows = [
+        (e.experiment_id, e.name, e.lifecycle_stage, _time(e.creation_time), e.artifact_location)
+        for e in store.search_experiments(view.upper())
+    ]
+    click.echo(_table(["id", "name", "stage", "created", "artifact location"], rows))
+
+
+@main.group(cls=_Group)
+def runs() -> None:
+    """List, filter and inspect runs."""
+
+
+@runs.command("list")
+@click.option("--tracking-uri", envvar="RUNBASE_TRACKING_URI", help=_URI_HELP)
+@click.option(
+    "--experiment",
+    "-e",
+    "experiment",
+    multiple=True,
+    help="Experiment name or id (repeatable). Default: all active experiments.",
+)
+@click.option(
+    "--filter",
+    "-f",
+    "filter_string",
+    default="",
+    help="MLflow filter, e.g. \"params.batch_size = '24' and metrics.val_map > 0.7\".",
+)
+@click.option(
+    "--order-by",
+    "-o",
+    multiple=True,
+    help="e.g. 'metrics.val_map DESC' (repeatable; metrics.<key>.min/.max work too).",
+)
+@click.option("--max-results", "-n", default=50, show_default=True, type=click.IntRange(1, 50_000))
+@click.option("--view", type=_VIEWS, default=ViewType.ACTIVE_ONLY, show_default=True)
+@click.option("--columns", "-c", multiple=True, help="Extra columns: metrics.X, params.X, tags.X.")
+def runs_list(
+    tracking_uri: str | None,
+    experiment: tuple[str, ...],
+    filter_string: str,
+    order_by: tuple[str, ...],
+    max_results: int,
+    view: str,
+    columns: tuple[str, ...],
+) -> None:
+    """List runs matching a filter, newest first unless --order-by says otherwise."""
+    store = _open(tracking_uri)
+    exp_ids = [_experiment_id(store, e) for e in experiment] or [
+        e.experiment_id for e in store.search_experiments()
+    ]
+    page = store.search_runs(exp_ids, filter_string, view.upper(), max_results, list(order_by))
+    headers = ["run_id", "name", "status", "experiment", "started", *columns]
+    rows = [
+        (
+            r.info.run_id,
+            r.info.run_name,
+            r.info.status,
+            r.info.experiment_id,
+            _time(r.info.start_time),
+            *(_column(r, c) for c in columns),
+        )
+        for r in page.runs
+    ]
+    click.echo(_table(headers, rows))
+    if page.next_page_token:
+        click.echo(f"(more than {max_results} runs; raise --max-results to see more)")
+
+
+def _experiment_id(store: Store, name_or_id: str) -> str:
+    found = store.get_experiment_by_name(name_or_id)
+    if found is not None:
+        return found.experiment_id
+    if name_or_id.isdigit():
+        return store.get_experiment(name_or_id).experiment_id
+    raise click.BadParameter(f"no experiment named {name_or_id!r}", param_hint="--experiment")
+
+
+def _column(run: Run, column: str) -> Any:
+    kind, _, key = column.partition(".")
+    if kind in ("metrics", "metric"):
+        return run.data.metrics.get(key)
+    if kind in ("params", "param"):
+        return run.data.params.get(key)
+    if kind in ("tags", "tag"):
+        return run.data.tags.get(key)
+    raise click.BadParameter(
+        f"{column!r}: use metrics.X, params.X or tags.X", param_hint="--columns"
+    )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--tracking-uri", envvar="RUNBASE_TRACKING_URI", help=_URI_HELP)
+def runs_show(run_id: str, tracking_uri: str | None) -> None:
+    """Show one run: info, params, metric summaries (last/min/max), tags and datasets."""
+    run = _open(tracking_uri).get_run(run_id)
+    info = run.info
+    click.echo(f"Run {info.run_id}  {info.run_name}")
+    click.echo(f"  experiment {info.experiment_id}   status {info.status}   {info.lifecycle_stage}")
+    click.echo(f"  started {_time(info.start_time)}   ended {_time(info.end_time)}")
+    click.echo(f"  artifacts {info.artifact_uri}\n")
+    if run.data.params:
+        click.echo(_table(["param", "value"], sorted(run.data.params.items())) + "\n")
+    if run.data.summaries:
+        rows = [
+            (s.key, s.last, s.min, s.max, s.last_step, s.count) for s in run.data.summaries.values()
+        ]
+        click.echo(_table(["metric", "last", "min", "max", "last step", "points"], rows) + "\n")
+    if run.data.tags:
+        click.echo(_table(["tag", "value"], sorted(run.data.tags.items())) + "\n")
+    if run.inputs.dataset_inputs:
+        rows = [
+            (i.dataset.name, i.dataset.digest, i.context or "", i.dataset.source)
+            for i in run.inputs.dataset_inputs
+        ]
+        click.echo(_table(["dataset", "digest", "context", "source"], rows))
+
+
+@main.group(cls=_Group)
+def db() -> None:
+    """Maintain the store's database."""
+
+
+@db.command("upgrade")
+@click.option("--tracking-uri", envvar="RUNBASE_TRACKING_URI", help=_URI_HELP)
+def db_upgrade(tracking_uri: str | None) -> None:
+    """Bring the database schema to this version of runbase (safe to run twice)."""
+    from runbase.client import default_tracking_uri
+    from runbase.store import resolve_uri
+    from runbase.store.sql._engine import SCHEMA_REVISION, create_engines, upgrade
+
+    write_engine, read_engine = create_engines(resolve_uri(tracking_uri or default_tracking_uri()))
+    try:
+        upgrade(write_engine)
+    finally:
+        write_engine.dispose()
+        read_engine.dispose()
+    click.echo(f"Schema is at revision {SCHEMA_REVISION}.")

@@ -1,0 +1,124 @@
+"""The explicit-id Client: fast metric forms, pages, deletion, and the writer's error path."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runbase import Client
+from runbase.entities import Metric, Param, RunTag
+from runbase.errors import InvalidInputError, NotFoundError
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Client:
+    return Client(str(tmp_path / "c.db"))
+
+
+def test_metric_forms_agree(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    for step in range(50):
+        client.log_metric(run_id, "loss", 1 / (step + 1), step=step)
+    history = client.get_metric_history(run_id, "loss")
+    steps, stamps, values = client.get_metric_arrays(run_id, "loss")
+    assert [m.step for m in history] == steps.tolist() == list(range(50))
+    assert [m.value for m in history] == values.tolist()
+    assert [m.timestamp for m in history] == stamps.tolist()
+    frame = client.get_metric_histories([run_id], ["loss", "absent"])
+    assert list(frame.columns) == ["run_id", "key", "step", "timestamp", "value"]
+    assert len(frame) == 50
+
+
+def test_log_metric_series_bulk(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    values = np.random.default_rng(1).normal(size=100_000)
+    client.log_metric_series(run_id, "signal", values)
+    steps, _, got = client.get_metric_arrays(run_id, "signal")
+    np.testing.assert_array_equal(got, values)
+    assert steps[-1] == 99_999
+    summary = client.get_run(run_id).data.summaries["signal"]
+    assert summary.count == 100_000 and summary.max == values.max()
+
+
+def test_log_batch_like_mlflow(client: Client) -> None:
+    run_id = client.create_run("0", run_name="batch").info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[Metric("a", 1.0, 10, 0), Metric("a", 2.0, 11, 1)],
+        params=[Param("p", "1")],
+        tags=[RunTag("t", "x")],
+    )
+    run = client.get_run(run_id)
+    assert (run.data.metrics, run.data.params, run.data.tags["t"]) == ({"a": 2.0}, {"p": "1"}, "x")
+
+
+def test_search_pages_through_client(client: Client) -> None:
+    exp = client.create_experiment("paged")
+    for _ in range(5):
+        client.create_run(exp)
+    first = client.search_runs([exp], max_results=2)
+    assert len(first) == 2 and first.token
+    rest = client.search_runs([exp], max_results=10, page_token=first.token)
+    assert len(rest) == 3 and rest.token is None
+
+
+def test_delete_restore(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.delete_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+    client.restore_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "active"
+    with pytest.raises(NotFoundError):
+        client.delete_run("f" * 32)
+
+
+def test_writer_error_surfaces_at_next_call(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 1.0)
+    client.store.delete_run(run_id)  # behind the client's back: the queued point can't be stored
+    with pytest.raises(InvalidInputError, match=r"1 metric points for run .* were rejected"):
+        client.flush()
+    client.flush()  # the error is reported once
+
+
+def test_background_flush_within_a_second(client: Client, tmp_path: Path) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 1.0)
+    reader = Client(str(tmp_path / "c.db"))
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        if reader.store.get_run(run_id).data.metrics.get("m") == 1.0:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the point was not stored by the background writer within 3 s")
+
+
+def test_many_threads_logging(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+
+    def work(n: int) -> None:
+        for step in range(2000):
+            client.log_metric(run_id, f"t{n}", step, step=step)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    summaries = client.get_run(run_id).data.summaries
+    assert [summaries[f"t{n}"].count for n in range(4)] == [2000] * 4
+
+
+def test_flatten_nested_params(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.log_params(run_id, {"model": {"encoder": {"name": "resnet34", "depth": 5}}, "lr": 3e-4})
+    assert client.get_run(run_id).data.params == {
+        "lr": "0.0003",
+        "model.encoder.depth": "5",
+        "model.encoder.name": "resnet34",
+    }
