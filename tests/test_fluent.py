@@ -7,8 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -171,26 +171,32 @@ def test_log_input_fingerprint() -> None:
     assert list(found["run_id"]) == [run.info.run_id]
 
 
-def _child(db: Path, body: str) -> subprocess.Popen[str]:
-    script = textwrap.dedent(
-        f"""
-        import sys, time, runbase
-        runbase.set_tracking_uri({str(db)!r})
-        run = runbase.start_run()
-        print(run.info.run_id, flush=True)
-        {body}
-        """
+@contextmanager
+def _child(db: Path, body: str) -> Iterator[subprocess.Popen[str]]:
+    """A Python process that starts a run, prints its id, then runs ``body``; killed after."""
+    script = "\n".join(
+        [
+            "import sys, time, runbase",
+            f"runbase.set_tracking_uri({str(db)!r})",
+            "run = runbase.start_run()",
+            "print(run.info.run_id, flush=True)",
+            body,
+        ]
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
-    )
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            proc.kill()
 
 
 def test_normal_exit_flushes_and_finishes(tracking: Path) -> None:
-    proc = _child(tracking, "for i in range(1000): runbase.log_metric('x', i, step=i)")
-    run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
-    assert proc.wait(timeout=60) == 0
+    with _child(tracking, "for i in range(1000): runbase.log_metric('x', i, step=i)") as proc:
+        run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert proc.wait(timeout=60) == 0
     run = runbase.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.summaries["x"].count == 1000
@@ -201,11 +207,11 @@ def test_sigterm_flushes_and_marks_killed(tracking: Path) -> None:
         "for i in range(500): runbase.log_metric('x', i, step=i)\n"
         "print('logged', flush=True)\ntime.sleep(60)"
     )
-    proc = _child(tracking, body)
-    run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
-    assert proc.stdout.readline().strip() == "logged"  # type: ignore[union-attr]
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == -signal.SIGTERM
+    with _child(tracking, body) as proc:
+        run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert proc.stdout.readline().strip() == "logged"  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == -signal.SIGTERM
     run = runbase.get_run(run_id)
     assert run.info.status == "KILLED"
     assert run.data.summaries["x"].count == 500
@@ -216,9 +222,9 @@ def test_sigkill_loses_at_most_the_flush_window(tracking: Path) -> None:
         "for i in range(300): runbase.log_metric('x', i, step=i)\n"
         "time.sleep(2.5)\nprint('waited', flush=True)\ntime.sleep(60)"
     )
-    proc = _child(tracking, body)
-    run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
-    assert proc.stdout.readline().strip() == "waited"  # type: ignore[union-attr]
-    proc.kill()
-    proc.wait(timeout=30)
+    with _child(tracking, body) as proc:
+        run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert proc.stdout.readline().strip() == "waited"  # type: ignore[union-attr]
+        proc.kill()
+        proc.wait(timeout=30)
     assert runbase.get_run(run_id).data.summaries["x"].count == 300

@@ -69,6 +69,8 @@ _EXPORTS = {
     "runbase.errors": ("AlreadyExistsError", "InvalidInputError", "NotFoundError", "RunbaseError"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+# Public submodules, reachable as attributes (runbase.data.dataset(...)) without an import.
+_SUBMODULES = ("artifacts", "data", "entities", "errors")
 
 __all__ = [
     "ActiveRun",
@@ -168,6 +170,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"runbase.{name}")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'runbase' has no attribute {name!r}")

@@ -252,7 +252,10 @@ def log_metric(
     """Queue a metric point and return at once (about a microsecond); it is stored in the
     background within a second, and always before ``end_run`` returns."""
     client = _state.client or _state.get_client()
-    client.log_metric(run_id or _state.top() or _run_id(), key, value, timestamp, step, synchronous)
+    if run_id is None:
+        stack = getattr(_state.local, "stack", None)
+        run_id = stack[-1] if stack else _run_id()
+    client.log_metric(run_id, key, value, timestamp, step, synchronous)
 
 
 def log_metrics(

@@ -5,7 +5,6 @@ The limits are MLflow's, so a run that logs to runbase can be imported into MLfl
 
 from __future__ import annotations
 
-import math
 import posixpath
 import re
 from typing import Final
@@ -39,7 +38,7 @@ def validate_key(kind: str, key: object) -> str:
         )
     # A normalized path check rejects '..' segments and leading '/', which would otherwise turn
     # keys into path tricks when a key names a file (images, exports).
-    if posixpath.normpath(key) != key or key.startswith("/"):
+    if posixpath.normpath(key) != key or key.startswith("/") or ".." in key.split("/"):
         raise InvalidInputError(
             f"Invalid {kind.lower()} {key!r}: it must be a normalized path (no '..', no leading "
             "'/', no '//' or trailing '/')"
@@ -116,7 +115,3 @@ def validate_max_results(max_results: object) -> int:
             f"it must be between 1 and {MAX_RESULTS_LIMIT}"
         )
     return max_results
-
-
-def is_nan(value: float) -> bool:
-    return math.isnan(value)

@@ -185,18 +185,19 @@ def runs_show(run_id: str, tracking_uri: str | None) -> None:
     if run.data.params:
         click.echo(_table(["param", "value"], sorted(run.data.params.items())) + "\n")
     if run.data.summaries:
-        rows = [
+        summaries = [
             (s.key, s.last, s.min, s.max, s.last_step, s.count) for s in run.data.summaries.values()
         ]
-        click.echo(_table(["metric", "last", "min", "max", "last step", "points"], rows) + "\n")
+        headers = ["metric", "last", "min", "max", "last step", "points"]
+        click.echo(_table(headers, summaries) + "\n")
     if run.data.tags:
         click.echo(_table(["tag", "value"], sorted(run.data.tags.items())) + "\n")
     if run.inputs.dataset_inputs:
-        rows = [
+        inputs = [
             (i.dataset.name, i.dataset.digest, i.context or "", i.dataset.source)
             for i in run.inputs.dataset_inputs
         ]
-        click.echo(_table(["dataset", "digest", "context", "source"], rows))
+        click.echo(_table(["dataset", "digest", "context", "source"], inputs))
 
 
 @main.group(cls=_Group)
@@ -209,13 +210,7 @@ def db() -> None:
 def db_upgrade(tracking_uri: str | None) -> None:
     """Bring the database schema to this version of runbase (safe to run twice)."""
     from runbase.client import default_tracking_uri
-    from runbase.store import resolve_uri
-    from runbase.store.sql._engine import SCHEMA_REVISION, create_engines, upgrade
+    from runbase.store import upgrade_schema
 
-    write_engine, read_engine = create_engines(resolve_uri(tracking_uri or default_tracking_uri()))
-    try:
-        upgrade(write_engine)
-    finally:
-        write_engine.dispose()
-        read_engine.dispose()
-    click.echo(f"Schema is at revision {SCHEMA_REVISION}.")
+    revision = upgrade_schema(tracking_uri or default_tracking_uri())
+    click.echo(f"Schema is at revision {revision}.")

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Client", "PagedList", "default_tracking_uri"]
 
 LOGGED_IMAGES_TAG = "mlflow.loggedImages"
+_KEY_CACHE_SIZE = 100_000
 
 
 def default_tracking_uri() -> str:
@@ -67,6 +68,7 @@ class Client:
         self.store: Store = open_store(self.tracking_uri)
         self._writer = MetricWriter(self.store, flush_interval)
         self._artifact_repos: dict[str, ArtifactRepository] = {}
+        self._metric_keys: set[str] = set()  # keys already validated
 
     def close(self) -> None:
         """Flush pending points and release the store."""
@@ -195,13 +197,23 @@ class Client:
     ) -> None:
         """Queue one point and return at once; the background writer stores it within a
         second. ``synchronous=True`` waits until it is stored."""
-        v.validate_key("Metric key", key)
+        # The hot path of a training loop: full checks only for what is new or unusual.
+        if key not in self._metric_keys:
+            v.validate_key("Metric key", key)
+            if len(self._metric_keys) < _KEY_CACHE_SIZE:
+                self._metric_keys.add(key)
+        if type(value) is not float:
+            value = v.validate_metric_value(key, value)
+        if step is None:
+            step = 0
+        elif type(step) is not int or not -(2**63) <= step < 2**63:
+            step = v.validate_step(key, step)
         self._writer.log(
             run_id,
             key,
-            v.validate_metric_value(key, value),
-            _now_ms() if timestamp is None else int(timestamp),
-            0 if step is None else v.validate_step(key, step),
+            value,
+            time.time_ns() // 1_000_000 if timestamp is None else int(timestamp),
+            step,
         )
         if synchronous:
             self._writer.flush()

@@ -7,7 +7,7 @@ from pathlib import Path
 from runbase.errors import InvalidInputError
 from runbase.store.base import MetricColumns, RunPage, Store
 
-__all__ = ["MetricColumns", "RunPage", "Store", "open_store", "resolve_uri"]
+__all__ = ["MetricColumns", "RunPage", "Store", "open_store", "resolve_uri", "upgrade_schema"]
 
 
 def resolve_uri(uri: str) -> str:
@@ -38,3 +38,18 @@ def open_store(uri: str, artifact_root: str | None = None) -> Store:
     from runbase.store.sql import SqlStore
 
     return SqlStore(resolve_uri(uri), artifact_root=artifact_root)
+
+
+def upgrade_schema(uri: str) -> str:
+    """Bring the database a tracking URI names to this version's schema; return the revision.
+
+    Safe to run twice and from several processes at once."""
+    from runbase.store.sql._engine import SCHEMA_REVISION, create_engines, upgrade
+
+    write_engine, read_engine = create_engines(resolve_uri(uri))
+    try:
+        upgrade(write_engine)
+    finally:
+        write_engine.dispose()
+        read_engine.dispose()
+    return SCHEMA_REVISION

@@ -34,7 +34,7 @@ def intern_keys(conn: sa.Connection, keys: Iterable[str], cache: dict[str, int])
         rows = conn.execute(
             sa.select(metric_keys.c.key, metric_keys.c.id).where(metric_keys.c.key.in_(missing))
         )
-        cache.update(rows.tuples().all())
+        cache.update((key, key_id) for key, key_id in rows)
     return {k: cache[k] for k in keys}
 
 
@@ -47,7 +47,7 @@ def lookup_key_ids(
         rows = conn.execute(
             sa.select(metric_keys.c.key, metric_keys.c.id).where(metric_keys.c.key.in_(missing))
         )
-        cache.update(rows.tuples().all())
+        cache.update((key, key_id) for key, key_id in rows)
     return {k: cache[k] for k in keys if k in cache}
 
 

@@ -594,7 +594,7 @@ def _insert_params(conn: sa.Connection, run_pk: int, items: list[Param]) -> None
             run_params.c.run_id == run_pk, run_params.c.key.in_([p.key for p in existing])
         )
     )
-    stored = dict(rows.tuples().all())
+    stored = {key: value for key, value in rows}
     for p in existing:
         if stored.get(p.key) != p.value:
             raise InvalidInputError(
