@@ -594,7 +594,7 @@ def _insert_params(conn: sa.Connection, run_pk: int, items: list[Param]) -> None
             run_params.c.run_id == run_pk, run_params.c.key.in_([p.key for p in existing])
         )
     )
-    stored = {key: value for key, value in rows}
+    stored: dict[str, str] = dict(rows.all())
     for p in existing:
         if stored.get(p.key) != p.value:
             raise InvalidInputError(

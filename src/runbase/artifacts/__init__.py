@@ -1,0 +1,16 @@
+"""Artifact repositories: where a run's files are stored, and the path rules they all follow."""
+
+from __future__ import annotations
+
+from runbase.artifacts._local import LocalArtifactRepository
+from runbase.artifacts._paths import safe_relative_path
+from runbase.artifacts._registry import get_artifact_repository
+from runbase.artifacts.base import ArtifactRepository, FileInfo
+
+__all__ = [
+    "ArtifactRepository",
+    "FileInfo",
+    "LocalArtifactRepository",
+    "get_artifact_repository",
+    "safe_relative_path",
+]
