@@ -23,7 +23,6 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
 import numpy as np
-from runbase.data import dataset
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support
@@ -31,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
 import runbase
+from runbase.data import dataset
 
 
 def train_one(config: dict, data: tuple, epochs: int) -> float:
