@@ -73,3 +73,15 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         out = CliRunner().invoke(main, ["db", "upgrade", "--tracking-uri", uri])
         assert out.exit_code == 0 and "revision" in out.output
+
+
+def test_server_help_and_bad_store(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(main, ["server", "--help"])
+    assert out.exit_code == 0
+    for option in ("--backend-store-uri", "--artifacts-destination", "--workers", "--port"):
+        assert option in out.output
+    # A bad store fails at once with one clear line, before any worker starts.
+    out = runner.invoke(main, ["server", "--backend-store-uri", "mysql://nope/db"])
+    assert out.exit_code == 1
+    assert "Unsupported tracking URI" in out.output

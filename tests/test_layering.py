@@ -12,11 +12,30 @@ PACKAGE = Path(__file__).parents[1] / "src" / "runbase"
 # module prefix → runbase modules it must never import (directly).
 FORBIDDEN = {
     "runbase.entities": ("runbase.store", "runbase.client", "runbase._fluent", "runbase.cli"),
+    "runbase.model_entities": (
+        "runbase.store",
+        "runbase.client",
+        "runbase._fluent",
+        "runbase.cli",
+    ),
     "runbase.errors": ("runbase.",),
-    "runbase.store": ("runbase.client", "runbase._fluent", "runbase.cli", "runbase._writer"),
-    "runbase.artifacts": ("runbase.store", "runbase.client", "runbase._fluent", "runbase.cli"),
+    "runbase.store": (
+        "runbase.client",
+        "runbase._fluent",
+        "runbase.cli",
+        "runbase._writer",
+        "runbase.server",
+    ),
+    "runbase.artifacts": (
+        "runbase.store",
+        "runbase.client",
+        "runbase._fluent",
+        "runbase.cli",
+        "runbase.server",
+    ),
     "runbase.data": ("runbase.store", "runbase.client", "runbase._fluent", "runbase.cli"),
     "runbase.client": ("runbase._fluent", "runbase.cli"),
+    "runbase.server": ("runbase.client", "runbase._fluent", "runbase.cli", "runbase._writer"),
 }
 
 

@@ -200,6 +200,56 @@ def runs_show(run_id: str, tracking_uri: str | None) -> None:
         click.echo(_table(["dataset", "digest", "context", "source"], inputs))
 
 
+@main.command("sync")
+@click.option(
+    "--tracking-uri",
+    envvar="RUNBASE_TRACKING_URI",
+    required=True,
+    help="The runbase server (http(s)://host:port) whose spooled writes to send "
+    "[env: RUNBASE_TRACKING_URI].",
+)
+@click.option(
+    "--spool-dir",
+    envvar="RUNBASE_SPOOL_DIR",
+    help="Where spools live [env: RUNBASE_SPOOL_DIR; default: ~/.cache/runbase/spool].",
+)
+def sync(tracking_uri: str, spool_dir: str | None) -> None:
+    """Send what clients spooled while the server was down (and exited before it came back).
+
+    Spools of clients still running are left to them: they send their own."""
+    from runbase._spool import replay_orphans, server_directory, spool_root
+    from runbase.store import is_remote, resolve_uri
+
+    if not is_remote(tracking_uri):
+        raise click.BadParameter(
+            f"{tracking_uri!r} is not a runbase server; only http(s):// URIs have spools",
+            param_hint="--tracking-uri",
+        )
+    url = resolve_uri(tracking_uri)
+    directory = server_directory(spool_root(spool_dir), url)
+    before = set(directory.glob("*.spool"))
+    store = open_store(url)
+    try:
+        results = replay_orphans(store, directory, url)
+    finally:
+        store.close()
+    held = len(before - {path for path, _ in results})
+    sent = sum(r.sent for _, r in results)
+    points = sum(r.points for _, r in results)
+    click.echo(f"Sent {sent} spooled writes ({points} metric points) to {url}.")
+    for path, result in results:
+        for run_id, error in result.rejected:
+            click.echo(f"Rejected by the server (kept in {path}): run {run_id}: {error}")
+    if held > 0:
+        click.echo(f"{held} spool(s) in {directory} belong to running clients, which send them.")
+    failed = [(p, r) for p, r in results if r.error is not None]
+    if failed:
+        path, result = failed[0]
+        raise click.ClickException(
+            f"{sum(r.remaining for _, r in failed)} writes are still waiting: {result.error}"
+        )
+
+
 @main.group(cls=_Group)
 def db() -> None:
     """Maintain the store's database."""
@@ -214,3 +264,63 @@ def db_upgrade(tracking_uri: str | None) -> None:
 
     revision = upgrade_schema(tracking_uri or default_tracking_uri())
     click.echo(f"Schema is at revision {revision}.")
+
+
+@main.command("server")
+@click.option(
+    "--backend-store-uri",
+    envvar="RUNBASE_TRACKING_URI",
+    help="Store to serve: a SQLite path, sqlite:///... or postgresql://... "
+    "[env: RUNBASE_TRACKING_URI; default: ./runbase.db]",
+)
+@click.option(
+    "--artifacts-destination",
+    default="./runbase-artifacts",
+    show_default=True,
+    help="Folder (or file:// URI) where the server keeps the artifacts it proxies.",
+)
+@click.option(
+    "--serve-artifacts/--no-serve-artifacts",
+    default=True,
+    show_default=True,
+    help="Proxy artifact uploads and downloads; without it clients write to the destination "
+    "themselves.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker processes; each opens its own connections to the store.",
+)
+def server(
+    backend_store_uri: str | None,
+    artifacts_destination: str,
+    serve_artifacts: bool,
+    host: str,
+    port: int,
+    workers: int,
+) -> None:
+    """Serve MLflow's REST API (the mlflow client logs to it), its artifact proxy and runbase's
+    own API, over one store."""
+    import os
+
+    import uvicorn
+
+    from runbase.client import default_tracking_uri
+    from runbase.server import app
+
+    store_uri = backend_store_uri or default_tracking_uri()
+    if "://" not in artifacts_destination:
+        artifacts_destination = os.path.abspath(artifacts_destination)
+    # Create the schema once and fail here on a bad URI, before any worker starts.
+    app.prepare_store(store_uri, artifacts_destination, serve_artifacts=serve_artifacts)
+    # Every worker builds its own app from these (uvicorn's factory mode).
+    os.environ[app.ENV_BACKEND_STORE_URI] = store_uri
+    os.environ[app.ENV_ARTIFACTS_DESTINATION] = artifacts_destination
+    os.environ[app.ENV_SERVE_ARTIFACTS] = "true" if serve_artifacts else "false"
+    uvicorn.run(
+        "runbase.server.app:app_from_env", factory=True, host=host, port=port, workers=workers
+    )

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from runbase import _media
 from runbase import _validation as v
 from runbase._names import generate_run_name
+from runbase._spool import Spool, server_directory, spool_root
 from runbase._writer import MetricWriter
 from runbase.artifacts import ArtifactRepository, FileInfo, get_artifact_repository
 from runbase.entities import (
@@ -30,8 +31,9 @@ from runbase.entities import (
     RunTag,
     ViewType,
 )
-from runbase.errors import InvalidInputError
-from runbase.store import MetricColumns, Store, open_store
+from runbase.errors import InvalidInputError, ServerUnavailableError
+from runbase.store import MetricColumns, Store, is_remote, open_store, resolve_uri
+from runbase.store.base import group_metrics
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,12 +63,29 @@ class Client:
     Metric points are batched in the background (see :meth:`log_metric`); everything else is
     written before the call returns. Reads flush this client's pending points first, so a client
     always reads what it wrote.
+
+    With a server (``http(s)://`` tracking URI), writes survive outages: while the server cannot
+    be reached or answers 5xx, metric points, params, tags and run ends are kept in a spool on
+    disk (``spool_dir``, default ``~/.cache/runbase/spool``) and sent, in order and exactly once,
+    when it is back (see ``runbase._spool``; ``runbase sync`` sends what an exited process left).
+    Creating a run needs the server: :meth:`create_run` raises
+    :class:`~runbase.errors.ServerUnavailableError` when it is down.
     """
 
-    def __init__(self, tracking_uri: str | None = None, *, flush_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        flush_interval: float = 1.0,
+        spool_dir: str | Path | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri or default_tracking_uri()
         self.store: Store = open_store(self.tracking_uri)
-        self._writer = MetricWriter(self.store, flush_interval)
+        spool = None
+        if is_remote(self.tracking_uri):
+            url = resolve_uri(self.tracking_uri)
+            spool = Spool(server_directory(spool_root(spool_dir), url), url)
+        self._writer = MetricWriter(self.store, flush_interval, spool)
         self._artifact_repos: dict[str, ArtifactRepository] = {}
         self._metric_keys: set[str] = set()  # keys already validated
 
@@ -75,6 +94,10 @@ class Client:
         try:
             self._writer.close()
         finally:
+            for repo in self._artifact_repos.values():
+                close = getattr(repo, "close", None)
+                if close is not None:
+                    close()
             self.store.close()
 
     def flush(self) -> None:
@@ -118,13 +141,20 @@ class Client:
     ) -> Run:
         tag_map = {k: str(val) for k, val in (tags or {}).items()}
         name = run_name or tag_map.get("mlflow.runName") or generate_run_name()
-        return self.store.create_run(
-            experiment_id,
-            run_name=name,
-            user_id=tag_map.get("mlflow.user", ""),
-            start_time=start_time,
-            tags=tag_map,
-        )
+        try:
+            return self.store.create_run(
+                experiment_id,
+                run_name=name,
+                user_id=tag_map.get("mlflow.user", ""),
+                start_time=start_time,
+                tags=tag_map,
+            )
+        except ServerUnavailableError as exc:
+            raise ServerUnavailableError(
+                f"Cannot start a run: {exc}. Runs are created on the server, so it must be up "
+                "at the start; once a run exists, what it logs while the server is down is "
+                "kept on disk and sent when it is back."
+            ) from exc
 
     def get_run(self, run_id: str) -> Run:
         self._writer.flush()
@@ -138,10 +168,15 @@ class Client:
 
     def set_terminated(
         self, run_id: str, status: str = RunStatus.FINISHED, end_time: int | None = None
-    ) -> RunInfo:
-        """End a run: flush its points, then record status and end time."""
-        self._writer.flush()
-        return self.store.update_run(run_id, status=status, end_time=end_time or _now_ms())
+    ) -> RunInfo | None:
+        """End a run: flush its points, then record status and end time.
+
+        Returns the run's info; None when the server is down and the end waits in the spool."""
+        if status not in RunStatus.ALL:
+            raise InvalidInputError(
+                f"Invalid run status {status!r}; expected one of {sorted(RunStatus.ALL)}"
+            )
+        return self._writer.end_run(run_id, status, end_time or _now_ms())
 
     def delete_run(self, run_id: str) -> None:
         self._writer.flush()
@@ -168,20 +203,20 @@ class Client:
 
     # -- params, tags, metrics ---------------------------------------------------------------
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
-        self.store.log_columns(run_id, params=[Param(key, _stringify(value))])
+        self._writer.write(run_id, params=[_param(key, value)])
         return value
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Log params; nested dicts become dotted keys (``{"model": {"depth": 4}}`` →
         ``model.depth``)."""
         flat = flatten(params)
-        self.store.log_columns(run_id, params=[Param(k, _stringify(x)) for k, x in flat.items()])
+        self._writer.write(run_id, params=[_param(k, x) for k, x in flat.items()])
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.store.log_columns(run_id, tags=[RunTag(key, _stringify(value))])
+        self._writer.write(run_id, tags=[_tag(key, value)])
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        self.store.log_columns(run_id, tags=[RunTag(k, _stringify(x)) for k, x in tags.items()])
+        self._writer.write(run_id, tags=[_tag(k, x) for k, x in tags.items()])
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.store.delete_tag(run_id, key)
@@ -226,7 +261,7 @@ class Client:
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Metrics, params and tags in one atomic write, as MLflow's ``log_batch``."""
-        self.store.log_batch(run_id, metrics, params, tags)
+        self._writer.write(run_id, group_metrics(metrics), params, tags)
 
     def log_metric_series(
         self,
@@ -245,7 +280,7 @@ class Client:
             stamp_arr = np.full(n, _now_ms(), dtype=np.int64)
         else:
             stamp_arr = np.asarray(timestamps, np.int64)
-        self.store.log_columns(run_id, {key: MetricColumns(step_arr, stamp_arr, vals)})
+        self._writer.write(run_id, {key: MetricColumns(step_arr, stamp_arr, vals)})
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of a metric as :class:`~runbase.entities.Metric` objects, by step."""
@@ -309,7 +344,9 @@ class Client:
         repo = self._artifact_repos.get(run_id)
         if repo is None:
             uri = self.store.get_run(run_id).info.artifact_uri
-            repo = self._artifact_repos[run_id] = get_artifact_repository(uri)
+            server = resolve_uri(self.tracking_uri) if is_remote(self.tracking_uri) else None
+            repo = get_artifact_repository(uri, tracking_uri=server)
+            self._artifact_repos[run_id] = repo
         return repo
 
     def log_artifact(
@@ -382,6 +419,21 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def _param(key: str, value: Any) -> Param:
+    """A param checked here, so a bad one fails at once even when it would be spooled."""
+    v.validate_key("Param key", key)
+    text = _stringify(value)
+    v.validate_value("Param", key, text, v.MAX_PARAM_VALUE_LENGTH)
+    return Param(key, text)
+
+
+def _tag(key: str, value: Any) -> RunTag:
+    v.validate_key("Tag key", key)
+    text = _stringify(value)
+    v.validate_value("Tag", key, text, v.MAX_TAG_VALUE_LENGTH)
+    return RunTag(key, text)
 
 
 def _stringify(value: Any) -> str:

@@ -11,6 +11,7 @@ __all__ = [
     "InvalidInputError",
     "NotFoundError",
     "RunbaseError",
+    "ServerUnavailableError",
     "StoreError",
 ]
 
@@ -47,3 +48,8 @@ class StoreError(RunbaseError):
     """The store failed for a reason that is not the caller's fault (disk full, DB down...)."""
 
     error_code = "INTERNAL_ERROR"
+
+
+class ServerUnavailableError(StoreError):
+    """A tracking server could not be reached, or answered with a server error (5xx), even after
+    retries. Metric points logged meanwhile wait in the client's spool."""

@@ -109,6 +109,34 @@ def test_failed_write_leaves_old_content_and_no_temp(
     assert os.listdir(root) == ["f.txt"]
 
 
+def test_stream_write_and_read(repo: LocalArtifactRepository, root: Path) -> None:
+    with repo.open_writer("ckpt/model.bin") as file:
+        for i in range(4):
+            file.write(bytes([i]) * 100_000)
+        assert not (root / "ckpt" / "model.bin").exists()  # nothing visible before the end
+        assert repo.list_artifacts("ckpt") == []  # nor listed
+    with repo.open_reader("ckpt/model.bin") as reader:
+        assert reader.read(3) == b"\x00\x00\x00"
+        assert len(reader.read()) == 400_000 - 3
+    assert os.listdir(root / "ckpt") == ["model.bin"]
+
+
+def test_failed_stream_write_leaves_old_content_and_no_temp(
+    repo: LocalArtifactRepository, root: Path
+) -> None:
+    repo.write_bytes("f.txt", b"old")
+
+    def upload() -> None:
+        with repo.open_writer("f.txt") as file:
+            file.write(b"half of the new")
+            raise ConnectionError("client went away")
+
+    with pytest.raises(ConnectionError):
+        upload()
+    assert (root / "f.txt").read_bytes() == b"old"
+    assert os.listdir(root) == ["f.txt"]
+
+
 def test_log_artifact_into_folder(repo: LocalArtifactRepository, source: Path) -> None:
     repo.log_artifact(source / "a.txt")
     repo.log_artifact(source / "sub" / "b.txt", "docs/nested")
@@ -170,11 +198,13 @@ def test_read_missing_is_not_found(repo: LocalArtifactRepository) -> None:
     repo.write_bytes("file", b"x")
     with pytest.raises(NotFoundError):
         repo.read_bytes("file/below")
+    with pytest.raises(NotFoundError, match=r"No artifact 'nope\.txt'"):
+        repo.open_reader("nope.txt")
 
 
 def test_file_paths_must_name_files(repo: LocalArtifactRepository) -> None:
     repo.write_bytes("folder/x.txt", b"x")
-    for call in (repo.read_bytes, lambda p: repo.write_bytes(p, b"y")):
+    for call in (repo.read_bytes, lambda p: repo.write_bytes(p, b"y"), repo.open_reader):
         with pytest.raises(InvalidInputError, match="a file path is needed"):
             call("")
         with pytest.raises(InvalidInputError, match="it is a folder"):
@@ -295,6 +325,10 @@ def test_unsafe_paths_write_nothing(
         repo.log_artifacts(source, path)
     with pytest.raises(InvalidInputError, match=rule):
         repo.read_bytes(path)
+    with pytest.raises(InvalidInputError, match=rule):
+        repo.open_reader(path)
+    with pytest.raises(InvalidInputError, match=rule), repo.open_writer(path) as file:
+        file.write(b"x")
     with pytest.raises(InvalidInputError, match=rule):
         repo.list_artifacts(path)
     with pytest.raises(InvalidInputError, match=rule):

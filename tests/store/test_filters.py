@@ -45,8 +45,10 @@ def test_public_api() -> None:
     assert sorted(filters.__all__) == [
         "Comparison",
         "FilterSyntaxError",
+        "Grammar",
         "Identifier",
         "OrderKey",
+        "RUN_GRAMMAR",
         "parse_filter",
         "parse_order_by",
     ]

@@ -72,6 +72,27 @@ def test_delete_and_restore_experiment(store: Store) -> None:
         store.delete_experiment("0")
 
 
+def test_rename_experiment(store: Store) -> None:
+    exp_id = store.create_experiment("old-name")
+    before = store.get_experiment(exp_id)
+    store.rename_experiment(exp_id, "new-name")
+    renamed = store.get_experiment(exp_id)
+    assert renamed.name == "new-name"
+    assert renamed.last_update_time >= before.last_update_time
+    assert store.get_experiment_by_name("old-name") is None
+    store.rename_experiment(exp_id, "new-name")  # to its own name: nothing changes
+    store.create_experiment("taken")
+    with pytest.raises(AlreadyExistsError, match="taken"):
+        store.rename_experiment(exp_id, "taken")
+    with pytest.raises(NotFoundError):
+        store.rename_experiment("987654", "x")
+    with pytest.raises(InvalidInputError):
+        store.rename_experiment(exp_id, "")
+    store.delete_experiment(exp_id)
+    with pytest.raises(InvalidInputError, match="non-active"):
+        store.rename_experiment(exp_id, "while-deleted")
+
+
 def test_experiment_tag(store: Store) -> None:
     exp_id = store.create_experiment("tagged")
     store.set_experiment_tag(exp_id, "k", "v1")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Final
 
 from runbase.artifacts._paths import ensure_inside, invalid_path, join, safe_relative_path
 from runbase.artifacts.base import ArtifactRepository, FileInfo, LocalPath
@@ -65,6 +68,19 @@ class LocalArtifactRepository(ArtifactRepository):
         _, target = self._file_target(artifact_file)
         self._replace(target, lambda temp: _write_new(temp, data))
 
+    @contextmanager
+    def open_writer(self, artifact_file: str) -> Iterator[BinaryIO]:
+        _, target = self._file_target(artifact_file)
+        _make_folder(target.parent, self._root)
+        temp = _temp_name(target)
+        try:
+            with temp.open("xb") as file:
+                yield file
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         rel, target = self._target(artifact_path)
         if not rel and target.is_symlink():  # a linked root: empty what it points to
@@ -81,6 +97,13 @@ class LocalArtifactRepository(ArtifactRepository):
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"No artifact {rel!r} under {str(self._root)!r}") from None
 
+    def open_reader(self, artifact_file: str) -> BinaryIO:
+        rel, target = self._file_target(artifact_file)
+        try:
+            return target.open("rb")
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFoundError(f"No artifact {rel!r} under {str(self._root)!r}") from None
+
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         rel, folder = self._target(path)
         if not folder.is_dir():
@@ -89,6 +112,8 @@ class LocalArtifactRepository(ArtifactRepository):
         infos = []
         with os.scandir(folder) as entries:
             for entry in entries:
+                if _TEMP_NAME.match(entry.name):
+                    continue  # a write in progress: not an artifact until it is renamed
                 try:
                     if entry.is_symlink() and not _resolves_inside(Path(entry.path), real_root):
                         continue  # reading it would be refused, so do not offer it
@@ -139,13 +164,21 @@ class LocalArtifactRepository(ArtifactRepository):
     def _replace(self, target: Path, fill: Callable[[Path], object]) -> None:
         """Fill a temporary file next to ``target``, then rename it over ``target``."""
         _make_folder(target.parent, self._root)
-        temp = target.with_name(f".{target.name[:100]}.{uuid.uuid4().hex}.tmp")
+        temp = _temp_name(target)
         try:
             fill(temp)
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+
+
+_TEMP_NAME: Final = re.compile(r"^\..*\.[0-9a-f]{32}\.tmp$", re.DOTALL)
+
+
+def _temp_name(target: Path) -> Path:
+    """A hidden file next to ``target``, so renaming it over ``target`` is atomic."""
+    return target.with_name(f".{target.name[:100]}.{uuid.uuid4().hex}.tmp")
 
 
 def _make_folder(folder: Path, root: Path) -> None:

@@ -15,11 +15,11 @@ from runbase.errors import InvalidInputError
 __all__ = ["REPOSITORY_FACTORIES", "get_artifact_repository"]
 
 
-def _local_from_path(uri: str) -> ArtifactRepository:
+def _local_from_path(uri: str, _tracking_uri: str | None) -> ArtifactRepository:
     return LocalArtifactRepository(Path(uri).expanduser())
 
 
-def _local_from_file_uri(uri: str) -> ArtifactRepository:
+def _local_from_file_uri(uri: str, _tracking_uri: str | None) -> ArtifactRepository:
     """``file:///abs/path`` (percent-encoded, as ``Path.as_uri()`` writes it) or ``file:/abs``."""
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
@@ -41,16 +41,25 @@ def _local_from_file_uri(uri: str) -> ArtifactRepository:
     return LocalArtifactRepository(path)
 
 
-#: URI scheme → the function that opens a repository for such a URI. ``""`` is a plain local
-#: path. A new backend (``"s3"``) is one more entry here.
-REPOSITORY_FACTORIES: Final[dict[str, Callable[[str], ArtifactRepository]]] = {
+def _from_server(uri: str, tracking_uri: str | None) -> ArtifactRepository:
+    from runbase.artifacts._http import from_mlflow_artifacts_uri
+
+    return from_mlflow_artifacts_uri(uri, tracking_uri)
+
+
+#: URI scheme → the function that opens a repository for such a URI, given the URI and the
+#: tracking URI (which locates a server's artifact proxy). ``""`` is a plain local path. A new
+#: backend (``"s3"``) is one more entry here.
+REPOSITORY_FACTORIES: Final[dict[str, Callable[[str, str | None], ArtifactRepository]]] = {
     "": _local_from_path,
     "file": _local_from_file_uri,
+    "mlflow-artifacts": _from_server,
 }
 
 
-def get_artifact_repository(uri: str) -> ArtifactRepository:
-    """The repository for an artifact URI: ``file:///abs/path`` or a plain local path.
+def get_artifact_repository(uri: str, *, tracking_uri: str | None = None) -> ArtifactRepository:
+    """The repository for an artifact URI: ``file:///abs/path``, a plain local path, or
+    ``mlflow-artifacts:/path`` on the tracking server ``tracking_uri`` (``http(s)://...``).
 
     Any other scheme raises :class:`~runbase.errors.InvalidInputError` naming the scheme and the
     ones that are supported.
@@ -62,9 +71,8 @@ def get_artifact_repository(uri: str) -> ArtifactRepository:
         scheme = ""
     factory = REPOSITORY_FACTORIES.get(scheme)
     if factory is None:
-        supported = [f"{name}://" for name in sorted(REPOSITORY_FACTORIES) if name]
         raise InvalidInputError(
-            f"Unsupported artifact URI scheme {scheme!r} in {uri!r}: supported are "
-            f"{', '.join(supported)} URIs and plain local paths"
+            f"Unsupported artifact URI scheme {scheme!r} in {uri!r}: supported are file:// URIs "
+            "and plain local paths, and mlflow-artifacts: URIs through a tracking server"
         )
-    return factory(uri)
+    return factory(uri, tracking_uri)

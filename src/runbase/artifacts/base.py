@@ -10,7 +10,10 @@ Contract
   also refuses paths that resolve outside the root through a symlink.
 * **Snapshots.** Listings return frozen :class:`FileInfo` values.
 * **Atomic writes.** A reader sees a file's old content or its new content, never a part:
-  ``write_bytes`` and ``log_artifact`` write a temporary file next to the target and rename it.
+  ``write_bytes``, ``log_artifact`` and ``open_writer`` write a temporary file next to the target
+  and rename it.
+* **Streams.** ``open_writer`` and ``open_reader`` move a file of any size through a file object,
+  so a server can proxy uploads and downloads without holding them in memory.
 * **Overwrites.** Writing a file that exists replaces it.
 * **Errors.** Bad paths or local sources raise InvalidInputError; reading or downloading an
   artifact that does not exist raises :class:`~runbase.errors.NotFoundError`. Listing or deleting
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import abc
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 
@@ -65,8 +70,23 @@ class ArtifactRepository(abc.ABC):
         """Write ``data`` to the file ``artifact_file`` atomically, creating its folders."""
 
     @abc.abstractmethod
+    def open_writer(self, artifact_file: str) -> AbstractContextManager[BinaryIO]:
+        """A binary file to write ``artifact_file`` through, creating its folders.
+
+        The file appears, whole and at once, when the ``with`` block ends without an error; when
+        the block raises, nothing is written and an existing file keeps its old content.
+        """
+
+    @abc.abstractmethod
     def read_bytes(self, artifact_file: str) -> bytes:
         """The content of the file ``artifact_file``; NotFoundError when there is none."""
+
+    @abc.abstractmethod
+    def open_reader(self, artifact_file: str) -> BinaryIO:
+        """The file ``artifact_file`` opened for binary reading; the caller closes it.
+
+        NotFoundError when there is no such file; InvalidInputError when it is a folder.
+        """
 
     @abc.abstractmethod
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:

@@ -20,15 +20,21 @@ Contract
   such. Histories come back sorted by step, then timestamp, with exact duplicate points (a retried
   batch) removed. Re-logging a param with the *same* value is a no-op; with another value it is an
   error.
+* **Idempotent ingest.** ``log_columns`` takes an optional ``batch_id`` (1 to 64 characters of
+  ``[A-Za-z0-9_.:-]``, unique across all runs; a random UUID is the usual choice). The id is
+  recorded in the same transaction as the data; a write whose id is already recorded does nothing
+  at all, so a batch retried after a lost answer, replayed from a spool or sent by two replicas is
+  stored exactly once. The id is only recorded when the write succeeds.
 * **Logging to a deleted run** raises InvalidInputError; finished runs still accept data.
 """
 
 from __future__ import annotations
 
 import abc
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -43,11 +49,22 @@ from runbase.entities import (
     RunTag,
     ViewType,
 )
+from runbase.errors import InvalidInputError, RunbaseError, StoreError
 
-__all__ = ["MetricColumns", "RunPage", "Store", "now_ms"]
+__all__ = [
+    "MetricColumns",
+    "RunPage",
+    "RunWrite",
+    "Store",
+    "group_metrics",
+    "now_ms",
+    "validate_batch_id",
+]
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
+MAX_BATCH_ID_LENGTH: Final = 64
+_BATCH_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 def now_ms() -> int:
@@ -80,6 +97,36 @@ class RunPage(NamedTuple):
     next_page_token: str | None
 
 
+class RunWrite(NamedTuple):
+    """One ``log_columns`` call, as a value: what :meth:`Store.ingest` takes many of."""
+
+    run_id: str
+    metrics: Mapping[str, MetricColumns]
+    params: Sequence[Param] = ()
+    tags: Sequence[RunTag] = ()
+    batch_id: str | None = None
+
+
+def group_metrics(metrics: Iterable[Metric]) -> dict[str, MetricColumns]:
+    """Metric objects as one series per key, in the order given."""
+    grouped: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    for m in metrics:
+        steps, stamps, values = grouped.setdefault(m.key, ([], [], []))
+        steps.append(m.step)
+        stamps.append(m.timestamp)
+        values.append(m.value)
+    return {k: MetricColumns.from_lists(*v) for k, v in grouped.items()}
+
+
+def validate_batch_id(batch_id: object) -> str:
+    if not isinstance(batch_id, str) or not _BATCH_ID_RE.match(batch_id):
+        raise InvalidInputError(
+            f"Invalid batch id {batch_id!r}: expected 1 to {MAX_BATCH_ID_LENGTH} characters "
+            "of letters, digits, '_', '.', ':' and '-'"
+        )
+    return batch_id
+
+
 class Store(abc.ABC):
     """Abstract tracking store. See the module docstring for the contract."""
 
@@ -109,6 +156,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def restore_experiment(self, experiment_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Give an active experiment a new name; AlreadyExistsError when the name is taken."""
 
     @abc.abstractmethod
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
@@ -168,8 +219,13 @@ class Store(abc.ABC):
         metrics: Mapping[str, MetricColumns] | None = None,
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        batch_id: str | None = None,
     ) -> None:
-        """Atomically append metric series and set params and tags for one run."""
+        """Atomically append metric series and set params and tags for one run.
+
+        With ``batch_id``, a write whose id was already recorded does nothing (see the module
+        docstring).
+        """
 
     @abc.abstractmethod
     def delete_tag(self, run_id: str, key: str) -> None: ...
@@ -187,6 +243,26 @@ class Store(abc.ABC):
         """Release connections. The store must not be used afterwards."""
 
     # -- helpers built on the primitives -----------------------------------------------------
+    def ingest(self, writes: Sequence[RunWrite]) -> dict[int, RunbaseError]:
+        """Apply many runs' writes in order, each one atomic (and idempotent with a batch id).
+
+        A write the store rejects for good (unknown or deleted run, changed param...) does not
+        stop the others: its error is returned under its index. A :class:`StoreError` stops
+        everything and is raised; the writes before it are stored, so retrying the same writes
+        with their batch ids is safe. A remote store sends them in one request.
+        """
+        rejected: dict[int, RunbaseError] = {}
+        for index, write in enumerate(writes):
+            try:
+                self.log_columns(
+                    write.run_id, write.metrics, write.params, write.tags, write.batch_id
+                )
+            except StoreError:
+                raise
+            except RunbaseError as exc:
+                rejected[index] = exc
+        return rejected
+
     def log_batch(
         self,
         run_id: str,
@@ -195,14 +271,7 @@ class Store(abc.ABC):
         tags: Sequence[RunTag] = (),
     ) -> None:
         """MLflow's ``log_batch``: metric objects, params and tags in one atomic write."""
-        grouped: dict[str, tuple[list[int], list[int], list[float]]] = {}
-        for m in metrics:
-            steps, stamps, values = grouped.setdefault(m.key, ([], [], []))
-            steps.append(m.step)
-            stamps.append(m.timestamp)
-            values.append(m.value)
-        columns = {k: MetricColumns.from_lists(*v) for k, v in grouped.items()}
-        self.log_columns(run_id, columns, params, tags)
+        self.log_columns(run_id, group_metrics(metrics), params, tags)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """A series as MLflow-style :class:`Metric` objects."""

@@ -16,6 +16,10 @@ identifier names a run attribute (``status = 'FAILED'``, ``start_time DESC``). B
 final unquoted ``.min`` or ``.max`` on a metric key compares or sorts by that metric's minimum or
 maximum instead of its latest value (``metrics.val_loss.min < 0.3``).
 
+Other searches (logged models, registered models, model versions) speak the same syntax over
+another vocabulary: a :class:`Grammar` names the entities, attributes and comparators each one
+accepts, and ``parse_filter(text, grammar)`` checks against it. :data:`RUN_GRAMMAR` is the default.
+
 Nothing here evaluates user text: a regex scanner produces positioned tokens, a recursive descent
 parser builds frozen dataclasses, and every error names the offending token and its position.
 """
@@ -23,14 +27,16 @@ parser builds frozen dataclasses, and every error names the offending token and 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runbase.errors import InvalidInputError
 
 __all__ = [
+    "RUN_GRAMMAR",
     "Comparison",
     "FilterSyntaxError",
+    "Grammar",
     "Identifier",
     "OrderKey",
     "parse_filter",
@@ -102,7 +108,13 @@ _ENTITIES = {
     **dict.fromkeys(("attributes", "attribute", "attr", "run"), "attribute"),
     **dict.fromkeys(("datasets", "dataset"), "dataset"),
 }
-_ENTITY_HELP = "metrics, params, tags, attributes, datasets"
+_ENTITY_HELP = {
+    "metric": "metrics",
+    "param": "params",
+    "tag": "tags",
+    "attribute": "attributes",
+    "dataset": "datasets",
+}
 
 _NUMERIC_ATTRIBUTES = ("start_time", "end_time")
 _STRING_ATTRIBUTES = ("run_id", "run_name", "status", "user_id", "artifact_uri", "lifecycle_stage")
@@ -115,10 +127,52 @@ _ATTRIBUTE_ALIASES = {
 _DATASET_FIELDS = ("name", "digest", "context")
 _AGGREGATES = ("min", "max")
 
+
 _NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 _NULL_OPS = ("IS NULL", "IS NOT NULL")
 _ALL_OPS = "=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL"
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """The vocabulary of one kind of search; the syntax is the same for every kind.
+
+    ``entities`` and ``order_entities`` are the identifier kinds a filter and an order_by accept
+    (``"attribute"`` is always needed for bare names). ``attributes`` and ``order_attributes``
+    map lower-cased spellings to canonical names; ``numeric`` lists the canonical attributes
+    compared with numbers. ``list_attributes`` are the string attributes that take ``IN`` and
+    ``NOT IN`` (None: all of them). ``key_value_ops`` are the comparators of params and tags.
+    ``aggregates`` allows a trailing ``.min``/``.max`` on metric keys.
+    """
+
+    entities: frozenset[str]
+    attributes: Mapping[str, str]
+    numeric: frozenset[str]
+    order_entities: frozenset[str]
+    order_attributes: Mapping[str, str]
+    list_attributes: frozenset[str] | None = None
+    key_value_ops: tuple[str, ...] = _STRING_OPS + _NULL_OPS
+    aggregates: bool = False
+
+    def entity_help(self, ordering: bool) -> str:
+        kinds = self.order_entities if ordering else self.entities
+        return ", ".join(label for kind, label in _ENTITY_HELP.items() if kind in kinds)
+
+    def attribute_help(self, ordering: bool) -> str:
+        names = self.order_attributes if ordering else self.attributes
+        return ", ".join(dict.fromkeys(names.values()))
+
+
+#: MLflow's run search: the grammar ``search_runs`` speaks.
+RUN_GRAMMAR: Grammar = Grammar(
+    entities=frozenset(("metric", "param", "tag", "attribute", "dataset")),
+    attributes=_ATTRIBUTE_ALIASES,
+    numeric=frozenset(_NUMERIC_ATTRIBUTES),
+    order_entities=frozenset(("metric", "param", "tag", "attribute")),
+    order_attributes=_ATTRIBUTE_ALIASES,
+    aggregates=True,
+)
 
 # --- scanner ------------------------------------------------------------------------------------
 
@@ -220,9 +274,10 @@ class _Target:
 
 
 class _Parser:
-    def __init__(self, text: str, subject: str) -> None:
+    def __init__(self, text: str, subject: str, grammar: Grammar) -> None:
         self.text = text
         self.subject = subject
+        self.grammar = grammar
         self.tokens = _tokenize(text, subject)
         self.index = 0
 
@@ -248,31 +303,44 @@ class _Parser:
         if token.kind == "name":
             head, *rest = token.text.split(".")
             if rest:
-                kind = self.entity(head, token.pos)
+                kind = self.entity(head, token.pos, ordering=ordering)
                 segments = _segments(token.text, token.pos)[1:]
                 return self.keyed(kind, segments, token.pos, ordering=ordering)
             if self.peek().kind == "dot":
-                return self.key_after_dot(self.entity(head, token.pos), token, ordering=ordering)
-            return self.attribute(head, token.pos)
+                kind = self.entity(head, token.pos, ordering=ordering)
+                return self.key_after_dot(kind, token, ordering=ordering)
+            return self.attribute(head, token.pos, ordering=ordering)
         if token.kind in _QUOTED:
             name = _unquote(token)
             if self.peek().kind == "dot":  # `params`.key, as MLflow allows
-                return self.key_after_dot(self.entity(name, token.pos), token, ordering=ordering)
-            return self.attribute(name, token.pos)
+                kind = self.entity(name, token.pos, ordering=ordering)
+                return self.key_after_dot(kind, token, ordering=ordering)
+            return self.attribute(name, token.pos, ordering=ordering)
         if token.kind == "lparen":
             raise self.error(
                 "parentheses are only allowed around IN lists, e.g. IN ('a', 'b')", token.pos
             )
+        examples = ", ".join(
+            f"{_ENTITY_HELP[kind]}.<key>"
+            for kind in ("metric", "param", "tag")
+            if kind in self.grammar.entities
+        )
         raise self.error(
-            f"expected an identifier such as metrics.<key>, params.<key>, tags.<key> or "
-            f"attributes.<name>, got {token.shown()}",
+            f"expected an identifier such as {examples + ' or ' if examples else ''}"
+            f"an attribute name, got {token.shown()}",
             token.pos,
         )
 
-    def entity(self, word: str, position: int) -> str:
+    def entity(self, word: str, position: int, *, ordering: bool) -> str:
         kind = _ENTITIES.get(word.lower())
-        if kind is None:
-            raise self.error(f"Invalid entity type {word!r}. Valid: {_ENTITY_HELP}", position)
+        if ordering and kind in self.grammar.entities and kind not in self.grammar.order_entities:
+            raise self.error(f"{_ENTITY_HELP[kind]} cannot be used in order_by", position)
+        allowed = self.grammar.order_entities if ordering else self.grammar.entities
+        if kind is None or kind not in allowed:
+            raise self.error(
+                f"Invalid entity type {word!r}. Valid: {self.grammar.entity_help(ordering)}",
+                position,
+            )
         return kind
 
     def key_after_dot(self, kind: str, prefix: _Token, *, ordering: bool) -> _Target:
@@ -292,7 +360,7 @@ class _Parser:
         if not key:
             raise self.error(f"empty key after {prefix.text + dot.text!r}", token.pos)
         if kind == "attribute":
-            return self.attribute(key, token.pos)
+            return self.attribute(key, token.pos, ordering=ordering)
         return self.keyed(kind, [(key, token.pos)], prefix.pos, ordering=ordering, quoted=True)
 
     def keyed(
@@ -306,10 +374,10 @@ class _Parser:
     ) -> _Target:
         if kind == "attribute":
             key = ".".join(s for s, _ in segments)
-            return self.attribute(key, segments[0][1])
+            return self.attribute(key, segments[0][1], ordering=ordering)
         aggregate = "last"
         last, last_pos = segments[-1]
-        if not quoted and len(segments) > 1 and last in _AGGREGATES:
+        if not quoted and len(segments) > 1 and last in _AGGREGATES and self.grammar.aggregates:
             if kind != "metric":
                 quoted_key = ".".join(s for s, _ in segments)
                 raise self.error(
@@ -320,23 +388,32 @@ class _Parser:
             aggregate = last
             segments = segments[:-1]
         key = ".".join(s for s, _ in segments)
-        if kind == "dataset":
-            if ordering:
-                raise self.error("datasets cannot be used in order_by", position)
-            if key not in _DATASET_FIELDS:
-                raise self.error(
-                    f"Invalid dataset field {key!r}. Valid: {', '.join(_DATASET_FIELDS)}",
-                    segments[0][1],
-                )
+        if kind == "dataset" and key not in _DATASET_FIELDS:
+            raise self.error(
+                f"Invalid dataset field {key!r}. Valid: {', '.join(_DATASET_FIELDS)}",
+                segments[0][1],
+            )
         return _Target(Identifier(kind, key, aggregate), f"{kind} {key!r}")
 
-    def attribute(self, name: str, key_pos: int) -> _Target:
-        canonical = _ATTRIBUTE_ALIASES.get(name.lower())
+    def attribute(self, name: str, key_pos: int, *, ordering: bool = False) -> _Target:
+        grammar = self.grammar
+        canonical = (grammar.order_attributes if ordering else grammar.attributes).get(name.lower())
         if canonical is None:
-            valid = ", ".join((*_STRING_ATTRIBUTES, *_NUMERIC_ATTRIBUTES))
+            prefixed = [
+                _ENTITY_HELP[kind]
+                for kind in ("metric", "param", "tag", "dataset")
+                if kind in (grammar.order_entities if ordering else grammar.entities)
+            ]
+            hint = ""
+            if prefixed:
+                listed = prefixed[-1]
+                if len(prefixed) > 1:
+                    listed = f"{', '.join(prefixed[:-1])} and {listed}"
+                example = "params" if "params" in prefixed else prefixed[0]
+                hint = f" ({listed} need their prefix, e.g. {example}.<key>)"
             raise self.error(
-                f"Invalid attribute {name!r}. Valid attributes: {valid} (metrics, params, tags "
-                "and datasets need their prefix, e.g. params.<key>)",
+                f"Invalid attribute {name!r}. Valid attributes: "
+                f"{grammar.attribute_help(ordering)}{hint}",
                 key_pos,
             )
         return _Target(Identifier("attribute", canonical), f"attribute {canonical!r}")
@@ -375,13 +452,18 @@ class _Parser:
         target = self.identifier()
         op, op_pos = self.comparator()
         ident = target.identifier
+        grammar = self.grammar
         numeric = ident.kind == "metric" or (
-            ident.kind == "attribute" and ident.key in _NUMERIC_ATTRIBUTES
+            ident.kind == "attribute" and ident.key in grammar.numeric
         )
         if numeric:
             allowed: tuple[str, ...] = _NUMERIC_OPS
         elif ident.kind in ("param", "tag"):
-            allowed = _STRING_OPS + _NULL_OPS
+            allowed = grammar.key_value_ops
+        elif ident.kind == "attribute" and not (
+            grammar.list_attributes is None or ident.key in grammar.list_attributes
+        ):
+            allowed = _STRING_OPS[:4]
         else:
             allowed = _STRING_OPS
         if op not in allowed:
@@ -494,17 +576,20 @@ def _segments(text: str, position: int) -> list[tuple[str, int]]:
 # --- public entry points ------------------------------------------------------------------------
 
 
-def parse_filter(text: str | None) -> tuple[Comparison, ...]:
-    """Parse a run-search filter such as ``params.batch_size = '24' and metrics.val_map > 0.7``.
+def parse_filter(text: str | None, grammar: Grammar = RUN_GRAMMAR) -> tuple[Comparison, ...]:
+    """Parse a run-search filter such as ``params.batch_size = '24' and metrics.val_map > 0.7``
+    (or a filter of another search, given its ``grammar``).
 
     None or blank text means no filter. Raises :class:`FilterSyntaxError` on any error.
     """
     if text is None or not text.strip():
         return ()
-    return _Parser(text, "filter").filter()
+    return _Parser(text, "filter", grammar).filter()
 
 
-def parse_order_by(clauses: Sequence[str] | None) -> tuple[OrderKey, ...]:
+def parse_order_by(
+    clauses: Sequence[str] | None, grammar: Grammar = RUN_GRAMMAR
+) -> tuple[OrderKey, ...]:
     """Parse ``order_by`` clauses such as ``["metrics.val_loss.min ASC", "start_time DESC"]``.
 
     Raises :class:`FilterSyntaxError`, whose ``position`` is an offset into the clause at fault.
@@ -518,5 +603,5 @@ def parse_order_by(clauses: Sequence[str] | None) -> tuple[OrderKey, ...]:
         subject = f"order_by clause {clause!r}"
         if not clause.strip():
             raise FilterSyntaxError("the clause is empty", clause, 0, subject=subject)
-        keys.append(_Parser(clause, subject).order_key())
+        keys.append(_Parser(clause, subject, grammar).order_key())
     return tuple(keys)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -23,8 +23,12 @@ def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
     return module.insert(table)
 
 
-def intern_keys(conn: sa.Connection, keys: Iterable[str], cache: dict[str, int]) -> dict[str, int]:
-    """Ids for metric keys, creating missing ones. Ids never change, so the cache is safe."""
+def intern_keys(
+    conn: sa.Connection, keys: Iterable[str], cache: MutableMapping[str, int]
+) -> dict[str, int]:
+    """Ids for metric keys, creating missing ones. Ids never change, so the cache is safe; but a
+    key created here exists for others only once the transaction commits, so ``cache`` must not
+    be shared before then (on PostgreSQL another writer would fail its foreign key check)."""
     missing = [k for k in keys if k not in cache]
     if missing:
         conn.execute(
@@ -71,7 +75,18 @@ def _summary_row(run_pk: int, key_id: int, cols: MetricColumns) -> dict[str, Any
     }
 
 
+_SUMMARY_UPSERTS: dict[str, Any] = {}
+
+
 def _upsert_summaries(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    # Built once per dialect: constructing this statement costs more than running it.
+    stmt = _SUMMARY_UPSERTS.get(conn.dialect.name)
+    if stmt is None:
+        stmt = _SUMMARY_UPSERTS[conn.dialect.name] = _summary_upsert(conn)
+    conn.execute(stmt, rows)
+
+
+def _summary_upsert(conn: sa.Connection) -> Any:
     t = metric_summaries.c
     stmt = dialect_insert(conn, metric_summaries)
     new = stmt.excluded
@@ -85,7 +100,7 @@ def _upsert_summaries(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
             else_=old,
         )
 
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[t.run_id, t.key_id],
         set_={
             "count": t.count + new["count"],
@@ -97,7 +112,6 @@ def _upsert_summaries(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
             "last_timestamp": sa.case((newer, new.last_timestamp), else_=t.last_timestamp),
         },
     )
-    conn.execute(stmt, rows)
 
 
 def _chunk_row(
@@ -171,7 +185,7 @@ def write_series(
     conn: sa.Connection,
     run_pk: int,
     series: Mapping[str, MetricColumns],
-    key_cache: dict[str, int],
+    key_cache: MutableMapping[str, int],
 ) -> None:
     nonempty = {k: v for k, v in series.items() if len(v)}
     if not nonempty:

@@ -10,6 +10,11 @@ Layout choices, each measured:
 * ``metric_summaries`` holds last/min/max/count per run and key, kept current on every write, so
   run tables and searches never touch points.
 
+* Logged models and the registry (revision 0002) reference runs, experiments and each other by
+  integer key with ON DELETE CASCADE, so deleting a row takes its tags, params, versions and
+  aliases along. Run ids stored as text (``source_run_id``, a version's ``run_id``) are not keys:
+  a model outlives its run, as in MLflow.
+
 Alembic revisions under ``migrations/`` create these tables; a test checks they agree.
 """
 
@@ -157,4 +162,198 @@ run_inputs = Table(
     Column("dataset_id", Integer, ForeignKey("datasets.id"), primary_key=True),
     Column("context", String(255), primary_key=True),
     Column("tags", Text, nullable=False),  # JSON object of the input's tags
+)
+
+# -- idempotent ingest (revision 0002) -----------------------------------------------------------
+# One row per metric batch already applied, so a retried batch with the same id is a no-op.
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Index("ix_ingest_batches_run", "run_id"),
+)
+
+# -- logged models (revision 0002) ---------------------------------------------------------------
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", String(34), nullable=False, unique=True),  # "m-" + 32 hex
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_message", Text),
+    Column("model_type", String(500)),
+    # The run's 32-hex id, not a key: the model outlives its run, as in MLflow.
+    Column("source_run_id", String(32)),
+    Index("ix_logged_models_experiment_created", "experiment_id", "creation_time"),
+    Index("ix_logged_models_source_run", "source_run_id"),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column(
+        "logged_model_id",
+        Integer,
+        ForeignKey("logged_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column(
+        "logged_model_id",
+        Integer,
+        ForeignKey("logged_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_metrics = Table(
+    "logged_model_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "logged_model_id",
+        Integer,
+        ForeignKey("logged_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(250), nullable=False),
+    Column("value", Double),  # NULL stands for NaN, as in metric_summaries
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("run_id", String(32)),
+    Column("dataset_name", String(500)),
+    Column("dataset_digest", String(36)),
+    Index("ix_logged_model_metrics_model_key", "logged_model_id", "key"),
+)
+
+# A run's model outputs (``runs/outputs``) and model inputs (``runs/log-inputs`` models).
+run_outputs = Table(
+    "run_outputs",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "logged_model_id",
+        Integer,
+        ForeignKey("logged_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", BigInteger, nullable=False),
+)
+
+run_model_inputs = Table(
+    "run_model_inputs",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "logged_model_id",
+        Integer,
+        ForeignKey("logged_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+# -- model registry (revision 0002) --------------------------------------------------------------
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    # The highest version number ever handed out: numbers of deleted versions are not reused.
+    Column("last_version", Integer, nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column(
+        "registered_model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "registered_model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("current_stage", String(20), nullable=False),
+    Column("source", Text, nullable=False),
+    # Where the files are, resolved from ``source`` when the version is created.
+    Column("storage_location", Text, nullable=False),
+    Column("run_id", String(32)),
+    Column("run_link", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("model_id", String(34)),
+    UniqueConstraint("registered_model_id", "version", name="uq_model_versions_version"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column(
+        "model_version_id",
+        Integer,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+registered_model_aliases = Table(
+    "registered_model_aliases",
+    metadata,
+    Column(
+        "registered_model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(255), primary_key=True),
+    # Deleting a version drops the aliases that point at it.
+    Column(
+        "model_version_id",
+        Integer,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
 )

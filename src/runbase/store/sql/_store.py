@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,13 +38,16 @@ from runbase.store.base import (
     RunPage,
     Store,
     now_ms,
+    validate_batch_id,
 )
 from runbase.store.sql import _metrics, _search
 from runbase.store.sql._engine import create_engines, ensure_schema
+from runbase.store.sql._models import SqlModelStore
 from runbase.store.sql._schema import (
     datasets,
     experiment_tags,
     experiments,
+    ingest_batches,
     metric_keys,
     metric_summaries,
     run_inputs,
@@ -82,6 +87,11 @@ class SqlStore(Store):
     def close(self) -> None:
         self._write_engine.dispose()
         self._read_engine.dispose()
+
+    @functools.cached_property
+    def models(self) -> SqlModelStore:
+        """The model registry and logged models on this store's database and connections."""
+        return SqlModelStore(self._write_engine, self._read_engine)
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
@@ -240,6 +250,32 @@ class SqlStore(Store):
     def restore_experiment(self, experiment_id: str) -> None:
         self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE)
 
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        v.validate_experiment_name(new_name)
+        exp_pk = _experiment_pk(experiment_id)
+        with self._write() as conn:
+            stage = conn.execute(
+                sa.select(experiments.c.lifecycle_stage).where(
+                    experiments.c.experiment_id == exp_pk
+                )
+            ).scalar()
+            if stage is None:
+                raise NotFoundError(f"No experiment with id={experiment_id}")
+            if stage != LifecycleStage.ACTIVE:
+                raise InvalidInputError("Cannot rename a non-active experiment.")
+            taken = conn.execute(
+                sa.select(experiments.c.experiment_id).where(
+                    experiments.c.name == new_name, experiments.c.experiment_id != exp_pk
+                )
+            ).first()
+            if taken is not None:
+                raise AlreadyExistsError(f"Experiment {new_name!r} already exists")
+            conn.execute(
+                sa.update(experiments)
+                .where(experiments.c.experiment_id == exp_pk)
+                .values(name=new_name, last_update_time=now_ms())
+            )
+
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         (tag,) = _validated_tags({key: value})
         exp_pk = _experiment_pk(experiment_id)
@@ -376,6 +412,14 @@ class SqlStore(Store):
     def restore_run(self, run_id: str) -> None:
         self._set_run_stage(run_id, LifecycleStage.ACTIVE)
 
+    def _run_pk(self, conn: sa.Connection, run_id: str) -> int:
+        run_pk: int | None = conn.execute(
+            sa.select(runs.c.id).where(runs.c.run_uuid == _run_uuid(run_id))
+        ).scalar()
+        if run_pk is None:
+            raise NotFoundError(f"Run with id={run_id} not found")
+        return run_pk
+
     def _active_run(self, conn: sa.Connection, run_id: str) -> tuple[int, int]:
         """``(run pk, experiment pk)`` of a run that may be written to."""
         row = conn.execute(
@@ -424,17 +468,30 @@ class SqlStore(Store):
         metrics: Mapping[str, MetricColumns] | None = None,
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        batch_id: str | None = None,
     ) -> None:
         series = _validated_series(metrics or {})
         param_rows = _validated_params(params)
         tag_rows = _validated_tags({t.key: t.value for t in tags})
+        if batch_id is not None:
+            validate_batch_id(batch_id)
+        created: dict[str, int] = {}  # metric keys interned by this transaction
         with self._write() as conn:
-            run_pk, _ = self._active_run(conn, run_id)
+            if batch_id is None:
+                run_pk, _ = self._active_run(conn, run_id)
+            else:
+                # Record the id first: a batch already recorded is a no-op even if the run has
+                # been deleted since; otherwise the usual checks roll the record back.
+                run_pk = self._run_pk(conn, run_id)
+                if not _record_batch(conn, run_pk, batch_id):
+                    return
+                self._active_run(conn, run_id)
             if param_rows:
                 _insert_params(conn, run_pk, param_rows)
             if tag_rows:
                 _upsert_tags(conn, run_pk, tag_rows)
-            _metrics.write_series(conn, run_pk, series, self._key_ids)
+            _metrics.write_series(conn, run_pk, series, ChainMap(created, self._key_ids))
+        self._key_ids.update(created)  # committed: other writers may use these ids now
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as conn:
@@ -478,11 +535,7 @@ class SqlStore(Store):
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         with self._read() as conn:
-            run_pk = conn.execute(
-                sa.select(runs.c.id).where(runs.c.run_uuid == _run_uuid(run_id))
-            ).scalar()
-            if run_pk is None:
-                raise NotFoundError(f"Run with id={run_id} not found")
+            run_pk = self._run_pk(conn, run_id)
             key_id = _metrics.lookup_key_ids(conn, [key], self._key_ids).get(key)
             if key_id is None:
                 return _metrics.empty_columns()
@@ -492,11 +545,14 @@ class SqlStore(Store):
 # -- validation helpers --------------------------------------------------------------------------
 def _experiment_pk(experiment_id: str) -> int:
     try:
-        return int(experiment_id)
+        pk = int(experiment_id)
     except (TypeError, ValueError):
         raise InvalidInputError(
             f"Invalid experiment id {experiment_id!r}: expected a decimal string"
         ) from None
+    if not -(2**31) <= pk < 2**31:  # the column's range; beyond it the database errs
+        raise InvalidInputError(f"Invalid experiment id {experiment_id!r}: out of range")
+    return pk
 
 
 def _run_uuid(run_id: str) -> str:
@@ -576,6 +632,17 @@ def _dataset_fields(ds: Dataset) -> dict[str, str]:
 
 
 # -- writes ----------------------------------------------------------------------------------
+def _record_batch(conn: sa.Connection, run_pk: int, batch_id: str) -> bool:
+    """Record a batch id; False when it was already recorded (the batch is stored)."""
+    inserted = conn.execute(
+        _metrics.dialect_insert(conn, ingest_batches)
+        .values(batch_id=batch_id, run_id=run_pk, created_time=now_ms())
+        .on_conflict_do_nothing()
+        .returning(ingest_batches.c.batch_id)
+    ).first()
+    return inserted is not None
+
+
 def _insert_params(conn: sa.Connection, run_pk: int, items: list[Param]) -> None:
     """Insert params; a key already logged must carry the same value or nothing is written."""
     inserted = set(
