@@ -125,6 +125,11 @@ VALID = {
     "metrics.val_loss.MIN < 0.3": (metric("val_loss.MIN", "<", 0.3),),
     "metrics.`val_loss.min` < 0.3": (metric("val_loss.min", "<", 0.3),),
     'metrics."val_loss.max" < 0.3': (metric("val_loss.max", "<", 0.3),),
+    "metrics.`val/loss`.min < 0.3": (metric("val/loss", "<", 0.3, "min"),),
+    "metrics.`val/loss`.max < 0.3 and metrics.`a b`.min > 0": (
+        metric("val/loss", "<", 0.3, "max"),
+        metric("a b", ">", 0.0, "min"),
+    ),
     "m.loss.min <= 0 and metrics.loss.max >= 1": (
         metric("loss", "<=", 0.0, "min"),
         metric("loss", ">=", 1.0, "max"),
@@ -412,6 +417,7 @@ ORDER_VALID = {
     "metrics.val_loss.min ASC": OrderKey(Identifier("metric", "val_loss", "min")),
     "metrics.val_loss.max DESC": OrderKey(Identifier("metric", "val_loss", "max"), False),
     "metrics.`val_loss.min`": OrderKey(Identifier("metric", "val_loss.min")),
+    "metrics.`val/loss`.max DESC": OrderKey(Identifier("metric", "val/loss", "max"), False),
     "m.loss": OrderKey(Identifier("metric", "loss")),
     "params.arch": OrderKey(Identifier("param", "arch")),
     "params.`my key` DESC": OrderKey(Identifier("param", "my key"), False),

@@ -201,6 +201,42 @@ def _metric_history(store: Store, p: Mapping[str, str], q: QueryParams, _b: None
     return body
 
 
+def _append_journal(
+    store: Store, p: Mapping[str, str], _q: QueryParams, body: w.JournalAppendBody
+) -> Any:
+    first = store.append_journal(
+        p["journal"], body.entries, expected_length=body.expected_length, append_id=body.append_id
+    )
+    return w.JournalAppendResult(first)
+
+
+def _read_journal(store: Store, p: Mapping[str, str], q: QueryParams, _b: None) -> Any:
+    start = _int(q, "start") or 0
+    limit = _int(q, "limit")
+    if limit is None:
+        return w.JournalEntriesBody(store.read_journal(p["journal"], start))
+    return w.JournalEntriesBody(store.read_journal(p["journal"], start, limit))
+
+
+def _acquire_lease(
+    store: Store, p: Mapping[str, str], _q: QueryParams, body: w.AcquireLeaseBody
+) -> Any:
+    return w.LeaseResultBody(store.acquire_lease(p["scope"], p["key"], body.holder, body.ttl))
+
+
+def _release_lease(store: Store, p: Mapping[str, str], q: QueryParams, _b: None) -> Any:
+    return w.LeaseResultBody(store.release_lease(p["scope"], p["key"], _required(q, "holder")))
+
+
+def _list_leases(store: Store, p: Mapping[str, str], _q: QueryParams, _b: None) -> Any:
+    return w.LeaseListBody(
+        [
+            w.LeaseBody(x.key, x.holder, x.acquired_time, x.expires_time, x.expired)
+            for x in store.list_leases(p["scope"])
+        ]
+    )
+
+
 def _required(q: QueryParams, name: str) -> str:
     value = q.get(name)
     if value is None:
@@ -335,6 +371,49 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
             QueryParam("start", "integer", "First step of the window (inclusive)"),
             QueryParam("end", "integer", "Last step of the window (inclusive)"),
         ),
+    ),
+    Endpoint(
+        "POST",
+        "/journals/{journal}",
+        "Append entries to a journal (gap-free numbering; idempotent per append_id; "
+        "compare-and-append with expected_length)",
+        _append_journal,
+        w.JournalAppendBody,
+        w.JournalAppendResult,
+    ),
+    Endpoint(
+        "GET",
+        "/journals/{journal}",
+        "Read a journal's entries from a position, in order",
+        _read_journal,
+        response=w.JournalEntriesBody,
+        query=(
+            QueryParam("start", "integer", "Number of the first entry (default 0)"),
+            QueryParam("limit", "integer", "At most this many entries (default and max 10000)"),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/leases/{scope}",
+        "Every lease of a scope, with whether it has expired (by the server's clock)",
+        _list_leases,
+        response=w.LeaseListBody,
+    ),
+    Endpoint(
+        "POST",
+        "/leases/{scope}/{key}",
+        "Take or renew a lease; ok is false when another holder has it",
+        _acquire_lease,
+        w.AcquireLeaseBody,
+        w.LeaseResultBody,
+    ),
+    Endpoint(
+        "DELETE",
+        "/leases/{scope}/{key}",
+        "Give a lease up; ok is false when the holder did not hold it",
+        _release_lease,
+        response=w.LeaseResultBody,
+        query=(QueryParam("holder", "string", "Who gives it up", required=True),),
     ),
 )
 

@@ -30,7 +30,7 @@ from runbase.entities import (
 )
 from runbase.errors import AlreadyExistsError, InvalidInputError, NotFoundError, RunbaseError
 from runbase.store import _downsample
-from runbase.store.base import MetricColumns, RunPage, RunWrite
+from runbase.store.base import ExperimentSummary, MetricColumns, RunPage, RunWrite
 
 #: A float that survives JSON: a number, or a string naming a non-finite value.
 WireFloat: TypeAlias = float | Literal["NaN", "Infinity", "-Infinity"]
@@ -116,6 +116,58 @@ class ExperimentListBody(_Body):
 
 class ExperimentByNameBody(_Body):
     experiment: Experiment | None = None
+
+
+class ExperimentSummariesBody(_Body):
+    experiments: list[ExperimentSummary]
+
+
+# -- run trees -----------------------------------------------------------------------------------
+class RunIdsBody(_Body):
+    run_ids: list[str]
+
+
+class ChildCountsBody(_Body):
+    #: Child runs per parent run id; parents without children are left out.
+    counts: dict[str, int]
+
+
+# -- journals and leases -------------------------------------------------------------------------
+class JournalAppendBody(_Body):
+    entries: list[str]
+    expected_length: int | None = None
+    append_id: str | None = None
+
+
+class JournalAppendResult(_Body):
+    #: Number of the first entry appended; absent when ``expected_length`` did not match.
+    first: int | None = None
+
+
+class JournalEntriesBody(_Body):
+    entries: list[str]
+
+
+class AcquireLeaseBody(_Body):
+    holder: str
+    #: Seconds.
+    ttl: float
+
+
+class LeaseResultBody(_Body):
+    ok: bool
+
+
+class LeaseBody(_Body):
+    key: str
+    holder: str
+    acquired_time: int
+    expires_time: int
+    expired: bool
+
+
+class LeaseListBody(_Body):
+    leases: list[LeaseBody]
 
 
 class RenameExperimentBody(_Body):

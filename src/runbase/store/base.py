@@ -26,6 +26,16 @@ Contract
   at all, so a batch retried after a lost answer, replayed from a spool or sent by two replicas is
   stored exactly once. The id is only recorded when the write succeeds.
 * **Logging to a deleted run** raises InvalidInputError; finished runs still accept data.
+* **Journals** (what sweep agents coordinate through) are named append-only lists of text
+  entries. Entries are numbered 0, 1, 2, … per journal with no gap, in commit order: a reader
+  that has seen entry ``n`` has seen every entry before it, whoever appended them. An append is
+  atomic; with an ``append_id`` (the batch id alphabet) it is idempotent, so a retried append is
+  stored once and answers the first one's position. With ``expected_length`` it only happens
+  when the journal holds exactly that many entries (compare-and-append), else returns None.
+* **Leases** are named locks with a time to live, measured on the store's clock (the database
+  server's for PostgreSQL, the runbase server's over HTTP), so holders on several machines
+  need not agree on the time. Acquiring succeeds when the lease is free, expired, or already
+  held by the same holder (which renews it).
 """
 
 from __future__ import annotations
@@ -33,9 +43,10 @@ from __future__ import annotations
 import abc
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Final, NamedTuple
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -52,19 +63,37 @@ from runbase.entities import (
 from runbase.errors import InvalidInputError, RunbaseError, StoreError
 
 __all__ = [
+    "PARENT_RUN_TAG",
+    "ExperimentSummary",
     "MetricColumns",
+    "RunKeys",
     "RunPage",
     "RunWrite",
     "Store",
     "group_metrics",
     "now_ms",
     "validate_batch_id",
+    "validate_journal_entries",
+    "validate_name",
+    "validate_ttl",
 ]
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 MAX_BATCH_ID_LENGTH: Final = 64
 _BATCH_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+#: Journal names, lease scopes, keys and holders: 1 to 200 of these characters.
+MAX_NAME_LENGTH: Final = 200
+_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+#: At most this many entries per append, and per read.
+MAX_JOURNAL_BATCH: Final = 10_000
+#: One journal entry is at most this many characters.
+MAX_JOURNAL_ENTRY: Final = 1_000_000
+#: The tag that names a nested run's parent, as in MLflow.
+PARENT_RUN_TAG: Final = "mlflow.parentRunId"
+#: How many of the newest runs :meth:`Store.run_keys` looks at by default.
+RUN_KEYS_SAMPLE: Final = 2000
+_PAGE: Final = 1000
 
 
 def now_ms() -> int:
@@ -97,6 +126,18 @@ class RunPage(NamedTuple):
     next_page_token: str | None
 
 
+class Lease(NamedTuple):
+    """A lease as the store holds it; times are milliseconds on the store's clock."""
+
+    scope: str
+    key: str
+    holder: str
+    acquired_time: int
+    expires_time: int
+    #: Whether it had expired when it was read (by the store's clock).
+    expired: bool
+
+
 class RunWrite(NamedTuple):
     """One ``log_columns`` call, as a value: what :meth:`Store.ingest` takes many of."""
 
@@ -105,6 +146,24 @@ class RunWrite(NamedTuple):
     params: Sequence[Param] = ()
     tags: Sequence[RunTag] = ()
     batch_id: str | None = None
+
+
+class ExperimentSummary(msgspec.Struct, frozen=True):
+    """An experiment with what a list of experiments shows: how many active runs it has and
+    when one last started or ended (ms since the epoch; None without runs)."""
+
+    experiment: Experiment
+    run_count: int
+    last_activity: int | None
+
+
+class RunKeys(msgspec.Struct, frozen=True):
+    """The param, metric and tag keys runs use, each sorted: what a filter box completes and a
+    column picker offers."""
+
+    params: list[str] = msgspec.field(default_factory=list)
+    metrics: list[str] = msgspec.field(default_factory=list)
+    tags: list[str] = msgspec.field(default_factory=list)
 
 
 def group_metrics(metrics: Iterable[Metric]) -> dict[str, MetricColumns]:
@@ -125,6 +184,36 @@ def validate_batch_id(batch_id: object) -> str:
             "of letters, digits, '_', '.', ':' and '-'"
         )
     return batch_id
+
+
+def validate_name(kind: str, name: object) -> str:
+    """A journal name, lease scope, key or holder: 1 to 200 of ``[A-Za-z0-9_.:-]``."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidInputError(
+            f"Invalid {kind} {name!r}: expected 1 to {MAX_NAME_LENGTH} characters of letters, "
+            "digits, '_', '.', ':' and '-'"
+        )
+    return name
+
+
+def validate_journal_entries(entries: Sequence[str]) -> list[str]:
+    if isinstance(entries, str) or not 1 <= len(entries) <= MAX_JOURNAL_BATCH:
+        raise InvalidInputError(
+            f"A journal append takes a list of 1 to {MAX_JOURNAL_BATCH} entries"
+        )
+    for entry in entries:
+        if not isinstance(entry, str) or len(entry) > MAX_JOURNAL_ENTRY:
+            raise InvalidInputError(
+                f"A journal entry must be a string of at most {MAX_JOURNAL_ENTRY} characters"
+            )
+    return list(entries)
+
+
+def validate_ttl(ttl: float) -> int:
+    """A lease's time to live in seconds, as milliseconds (from 1 ms to 1 day)."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0.001 <= ttl <= 86_400:
+        raise InvalidInputError(f"Invalid lease ttl {ttl!r}: expected 0.001 to 86400 seconds")
+    return round(ttl * 1000)
 
 
 class Store(abc.ABC):
@@ -238,6 +327,42 @@ class Store(abc.ABC):
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         """A whole series as arrays, sorted by (step, timestamp), duplicates removed."""
 
+    # -- journals and leases (sweep coordination) --------------------------------------------
+    @abc.abstractmethod
+    def append_journal(
+        self,
+        journal: str,
+        entries: Sequence[str],
+        *,
+        expected_length: int | None = None,
+        append_id: str | None = None,
+    ) -> int | None:
+        """Append entries to a journal (created on first use); return the number of the first.
+
+        With ``expected_length``, append only if the journal holds exactly that many entries,
+        else return None. With ``append_id``, an append already recorded under that id does
+        nothing and returns the number it got then.
+        """
+
+    @abc.abstractmethod
+    def read_journal(
+        self, journal: str, start: int = 0, limit: int = MAX_JOURNAL_BATCH
+    ) -> list[str]:
+        """Entries ``start``, ``start + 1``, … in order, at most ``limit`` of them; an unknown
+        journal is empty."""
+
+    @abc.abstractmethod
+    def acquire_lease(self, scope: str, key: str, holder: str, ttl: float) -> bool:
+        """Take or renew a lease for ``ttl`` seconds; False when another holder has it."""
+
+    @abc.abstractmethod
+    def release_lease(self, scope: str, key: str, holder: str) -> bool:
+        """Give a lease up; False when ``holder`` did not hold it (nothing changes then)."""
+
+    @abc.abstractmethod
+    def list_leases(self, scope: str) -> list[Lease]:
+        """Every lease of a scope, expired ones included, ordered by key."""
+
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections. The store must not be used afterwards."""
@@ -282,6 +407,74 @@ class Store(abc.ABC):
                 cols.steps.tolist(), cols.timestamps.tolist(), cols.values.tolist(), strict=True
             )
         ]
+
+    def experiment_summaries(
+        self, view_type: str = ViewType.ACTIVE_ONLY
+    ) -> list[ExperimentSummary]:
+        """Experiments (oldest first) with their number of active runs and last activity.
+
+        This fallback pages through every run; backends answer it with one query."""
+        out = []
+        for experiment in self.search_experiments(view_type):
+            count, last = 0, None
+            for run in self._all_runs([experiment.experiment_id]):
+                count += 1
+                moment = max(run.info.start_time, run.info.end_time or 0)
+                last = moment if last is None else max(last, moment)
+            out.append(ExperimentSummary(experiment, count, last))
+        return out
+
+    def run_keys(self, experiment_ids: Sequence[str], max_runs: int = RUN_KEYS_SAMPLE) -> RunKeys:
+        """The param, metric and tag keys of the newest ``max_runs`` active runs of these
+        experiments (bounded, so it stays fast over any number of runs)."""
+        if max_runs < 1:
+            raise InvalidInputError(f"max_runs must be at least 1: {max_runs}")
+        params: set[str] = set()
+        metrics: set[str] = set()
+        tags: set[str] = set()
+        for seen, run in enumerate(self._all_runs(experiment_ids)):
+            if seen >= max_runs:
+                break
+            params.update(run.data.params)
+            metrics.update(run.data.summaries)
+            tags.update(run.data.tags)
+        return RunKeys(sorted(params), sorted(metrics), sorted(tags))
+
+    def child_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """How many active runs name each of ``run_ids`` as parent (tag ``mlflow.parentRunId``);
+        runs without children are left out."""
+        experiments = [e.experiment_id for e in self.search_experiments()]
+        counts: dict[str, int] = {}
+        for run_id in dict.fromkeys(run_ids):
+            quoted = run_id.replace("'", "''")
+            query = f"tags.`{PARENT_RUN_TAG}` = '{quoted}'"
+            found = sum(1 for _ in self._all_runs(experiments, query))
+            if found:
+                counts[run_id] = found
+        return counts
+
+    def _all_runs(self, experiment_ids: Sequence[str], filter_string: str = "") -> Iterator[Run]:
+        """Every active run of the experiments, newest first, a page at a time."""
+        if not experiment_ids:
+            return
+        token = None
+        while True:
+            page = self.search_runs(
+                experiment_ids, filter_string, ViewType.ACTIVE_ONLY, _PAGE, None, token
+            )
+            yield from page.runs
+            token = page.next_page_token
+            if token is None:
+                return
+
+    def read_journal_all(self, journal: str, start: int = 0) -> list[str]:
+        """Every entry from ``start`` on, in as many reads as it takes."""
+        out: list[str] = []
+        while True:
+            page = self.read_journal(journal, start + len(out))
+            out += page
+            if len(page) < MAX_JOURNAL_BATCH:
+                return out
 
     def get_experiment_id(self, name: str) -> str | None:
         experiment = self.get_experiment_by_name(name)

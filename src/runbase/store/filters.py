@@ -361,7 +361,28 @@ class _Parser:
             raise self.error(f"empty key after {prefix.text + dot.text!r}", token.pos)
         if kind == "attribute":
             return self.attribute(key, token.pos, ordering=ordering)
-        return self.keyed(kind, [(key, token.pos)], prefix.pos, ordering=ordering, quoted=True)
+        target = self.keyed(kind, [(key, token.pos)], prefix.pos, ordering=ordering, quoted=True)
+        return self.quoted_aggregate(target, token)
+
+    def quoted_aggregate(self, target: _Target, key_token: _Token) -> _Target:
+        """A ``.min``/``.max`` right after a quoted metric key (``metrics.`val/loss`.min``):
+        the only way to aggregate a key that is not a plain dotted word."""
+        following = self.tokens[self.index : self.index + 2]
+        if (
+            target.identifier.kind != "metric"
+            or not self.grammar.aggregates
+            or len(following) < 2
+            or following[0].kind != "dot"
+            or following[0].pos != key_token.pos + len(key_token.text)
+            or following[1].kind != "name"
+            or following[1].pos != following[0].pos + 1
+            or following[1].text not in _AGGREGATES
+        ):
+            return target
+        self.advance()
+        self.advance()
+        identifier = Identifier("metric", target.identifier.key, following[1].text)
+        return _Target(identifier, target.label)
 
     def keyed(
         self,

@@ -35,7 +35,20 @@ from runbase.entities import (
 )
 from runbase.errors import RunbaseError, StoreError
 from runbase.store import _wire as w
-from runbase.store.base import MetricColumns, RunPage, RunWrite, Store, validate_batch_id
+from runbase.store.base import (
+    MAX_JOURNAL_BATCH,
+    RUN_KEYS_SAMPLE,
+    ExperimentSummary,
+    Lease,
+    MetricColumns,
+    RunKeys,
+    RunPage,
+    RunWrite,
+    Store,
+    validate_batch_id,
+    validate_journal_entries,
+    validate_name,
+)
 
 __all__ = ["HttpStore"]
 
@@ -204,6 +217,23 @@ class HttpStore(Store):
         )
         return w.page_of(self._call("POST", "/runs/search", w.RunPageBody, body=body))
 
+    # -- overviews (the server's /api/v1/ui routes) -------------------------------------------
+    def experiment_summaries(
+        self, view_type: str = ViewType.ACTIVE_ONLY
+    ) -> list[ExperimentSummary]:
+        answer = self._call(
+            "GET", "/ui/experiments", w.ExperimentSummariesBody, params={"view_type": view_type}
+        )
+        return answer.experiments
+
+    def run_keys(self, experiment_ids: Sequence[str], max_runs: int = RUN_KEYS_SAMPLE) -> RunKeys:
+        params: dict[str, Any] = {"experiment_id": list(experiment_ids), "max_runs": max_runs}
+        return self._call("GET", "/ui/keys", RunKeys, params=params)
+
+    def child_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        body = w.RunIdsBody(list(run_ids))
+        return self._call("POST", "/ui/child-counts", w.ChildCountsBody, body=body).counts
+
     # -- data --------------------------------------------------------------------------------
     def log_columns(
         self,
@@ -247,6 +277,54 @@ class HttpStore(Store):
         if answer.points is None:  # only an answer to a request for buckets lacks points
             raise StoreError(f"{self.url} answered {path} without points")
         return w.points_of(answer.points)
+
+    # -- journals and leases -----------------------------------------------------------------
+    def append_journal(
+        self,
+        journal: str,
+        entries: Sequence[str],
+        *,
+        expected_length: int | None = None,
+        append_id: str | None = None,
+    ) -> int | None:
+        """Every append carries an id (a fresh UUID unless given), so a retry after a lost
+        answer is stored once."""
+        path = f"/journals/{_segment(validate_name('journal name', journal))}"
+        items = validate_journal_entries(entries)
+        body = w.JournalAppendBody(items, expected_length, append_id or uuid.uuid4().hex)
+        return self._call("POST", path, w.JournalAppendResult, body=body).first
+
+    def read_journal(
+        self, journal: str, start: int = 0, limit: int = MAX_JOURNAL_BATCH
+    ) -> list[str]:
+        path = f"/journals/{_segment(validate_name('journal name', journal))}"
+        params = {"start": start, "limit": limit}
+        return self._call("GET", path, w.JournalEntriesBody, params=params).entries
+
+    def acquire_lease(self, scope: str, key: str, holder: str, ttl: float) -> bool:
+        path = _lease_path(scope, key)
+        body = w.AcquireLeaseBody(holder, ttl)
+        return self._call("POST", path, w.LeaseResultBody, body=body).ok
+
+    def release_lease(self, scope: str, key: str, holder: str) -> bool:
+        path = _lease_path(scope, key)
+        answer = self._call(
+            "DELETE", path, w.LeaseResultBody, params={"holder": holder}, idempotent=False
+        )
+        return answer.ok
+
+    def list_leases(self, scope: str) -> list[Lease]:
+        path = f"/leases/{_segment(validate_name('lease scope', scope))}"
+        answer = self._call("GET", path, w.LeaseListBody)
+        return [
+            Lease(scope, x.key, x.holder, x.acquired_time, x.expires_time, x.expired)
+            for x in answer.leases
+        ]
+
+
+def _lease_path(scope: str, key: str) -> str:
+    scope, key = validate_name("lease scope", scope), validate_name("lease key", key)
+    return f"/leases/{scope}/{key}"
 
 
 def _segment(value: str) -> str:

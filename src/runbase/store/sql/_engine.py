@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from runbase.errors import InvalidInputError, StoreError
 
-SCHEMA_REVISION: Final = "0002"
+SCHEMA_REVISION: Final = "0003"
 _MIGRATIONS: Final = str(Path(__file__).parent / "migrations")
 _BUSY_TIMEOUT_S: Final = 120.0
 

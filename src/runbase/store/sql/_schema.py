@@ -15,6 +15,10 @@ Layout choices, each measured:
   aliases along. Run ids stored as text (``source_run_id``, a version's ``run_id``) are not keys:
   a model outlives its run, as in MLflow.
 
+* Journals and leases (revision 0003) are what sweep agents coordinate through: ``journals``
+  holds each journal's length, and its row is locked by every append, so entries get gap-free
+  numbers in commit order; ``leases`` is one row per lease.
+
 Alembic revisions under ``migrations/`` create these tables; a test checks they agree.
 """
 
@@ -356,4 +360,35 @@ registered_model_aliases = Table(
         ForeignKey("model_versions.id", ondelete="CASCADE"),
         nullable=False,
     ),
+)
+
+
+# -- journals and leases (revision 0003) ---------------------------------------------------------
+journals = Table(
+    "journals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("length", BigInteger, nullable=False),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("journal_id", Integer, ForeignKey("journals.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", Text, nullable=False),
+    # Set on the first entry of an idempotent append: a retry with the same id is a no-op.
+    Column("append_id", String(64)),
+    UniqueConstraint("journal_id", "append_id", name="uq_journal_entries_append"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("scope", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_time", BigInteger, nullable=False),
+    Column("expires_time", BigInteger, nullable=False),
 )

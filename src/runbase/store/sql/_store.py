@@ -34,13 +34,21 @@ from runbase.errors import AlreadyExistsError, InvalidInputError, NotFoundError,
 from runbase.store.base import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
+    MAX_JOURNAL_BATCH,
+    RUN_KEYS_SAMPLE,
+    ExperimentSummary,
+    Lease,
     MetricColumns,
+    RunKeys,
     RunPage,
     Store,
     now_ms,
     validate_batch_id,
+    validate_journal_entries,
+    validate_name,
+    validate_ttl,
 )
-from runbase.store.sql import _metrics, _search
+from runbase.store.sql import _coordination, _metrics, _overview, _search
 from runbase.store.sql._engine import create_engines, ensure_schema
 from runbase.store.sql._models import SqlModelStore
 from runbase.store.sql._schema import (
@@ -221,6 +229,26 @@ class SqlStore(Store):
     def search_experiments(self, view_type: str = ViewType.ACTIVE_ONLY) -> list[Experiment]:
         with self._read() as conn:
             return self._experiments(conn, _lifecycle_filter(experiments, view_type))
+
+    def experiment_summaries(
+        self, view_type: str = ViewType.ACTIVE_ONLY
+    ) -> list[ExperimentSummary]:
+        with self._read() as conn:
+            found = self._experiments(conn, _lifecycle_filter(experiments, view_type))
+            return _overview.experiment_summaries(conn, found)
+
+    def run_keys(self, experiment_ids: Sequence[str], max_runs: int = RUN_KEYS_SAMPLE) -> RunKeys:
+        if max_runs < 1:
+            raise InvalidInputError(f"max_runs must be at least 1: {max_runs}")
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        if not pks:
+            return RunKeys()
+        with self._read() as conn:
+            return _overview.run_keys(conn, pks, max_runs)
+
+    def child_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        with self._read() as conn:
+            return _overview.child_counts(conn, run_ids)
 
     def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
         exp_pk = _experiment_pk(experiment_id)
@@ -541,8 +569,61 @@ class SqlStore(Store):
                 return _metrics.empty_columns()
             return _metrics.read_series(conn, run_pk, key_id)
 
+    # -- journals and leases -----------------------------------------------------------------
+    def append_journal(
+        self,
+        journal: str,
+        entries: Sequence[str],
+        *,
+        expected_length: int | None = None,
+        append_id: str | None = None,
+    ) -> int | None:
+        validate_name("journal name", journal)
+        items = validate_journal_entries(entries)
+        if append_id is not None:
+            validate_batch_id(append_id)
+        if expected_length is not None and (
+            isinstance(expected_length, bool) or expected_length < 0
+        ):
+            raise InvalidInputError(f"Invalid expected_length {expected_length!r}")
+        with self._write() as conn:
+            return _coordination.append(conn, journal, items, expected_length, append_id)
+
+    def read_journal(
+        self, journal: str, start: int = 0, limit: int = MAX_JOURNAL_BATCH
+    ) -> list[str]:
+        validate_name("journal name", journal)
+        if isinstance(start, bool) or start < 0:
+            raise InvalidInputError(f"Invalid journal start {start!r}")
+        if isinstance(limit, bool) or not 1 <= limit <= MAX_JOURNAL_BATCH:
+            raise InvalidInputError(f"Invalid limit {limit!r}: expected 1 to {MAX_JOURNAL_BATCH}")
+        with self._read() as conn:
+            return _coordination.read(conn, journal, start, limit)
+
+    def acquire_lease(self, scope: str, key: str, holder: str, ttl: float) -> bool:
+        ttl_ms = _lease_args(scope, key, holder, ttl)
+        with self._write() as conn:
+            return _coordination.acquire_lease(conn, scope, key, holder, ttl_ms)
+
+    def release_lease(self, scope: str, key: str, holder: str) -> bool:
+        _lease_args(scope, key, holder, 1)
+        with self._write() as conn:
+            return _coordination.release_lease(conn, scope, key, holder)
+
+    def list_leases(self, scope: str) -> list[Lease]:
+        validate_name("lease scope", scope)
+        with self._read() as conn:
+            return _coordination.list_leases(conn, scope)
+
 
 # -- validation helpers --------------------------------------------------------------------------
+def _lease_args(scope: str, key: str, holder: str, ttl: float) -> int:
+    validate_name("lease scope", scope)
+    validate_name("lease key", key)
+    validate_name("lease holder", holder)
+    return validate_ttl(ttl)
+
+
 def _experiment_pk(experiment_id: str) -> int:
     try:
         pk = int(experiment_id)
