@@ -13,8 +13,8 @@ PUBLIC = {
     "delete_run", "delete_tag", "end_run", "get_artifact_uri", "get_experiment",
     "get_experiment_by_name", "get_run", "get_tracking_uri", "last_active_run_id", "log_artifact",
     "log_artifacts", "log_dict", "log_figure", "log_image", "log_input", "log_metric",
-    "log_metrics", "log_param", "log_params", "log_text", "search_runs", "set_experiment",
-    "set_tag", "set_tags", "set_tracking_uri", "start_run",
+    "log_metrics", "log_param", "log_params", "log_text", "report", "search_runs",
+    "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "should_prune", "start_run",
 }  # fmt: skip
 
 
@@ -32,6 +32,7 @@ def test_every_public_name_resolves() -> None:
 def test_submodules_are_attributes() -> None:
     assert callable(runbase.data.dataset)
     assert runbase.errors.NotFoundError is runbase.NotFoundError
+    assert callable(runbase.sweeps.run)
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

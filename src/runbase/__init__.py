@@ -52,6 +52,7 @@ _EXPORTS = {
         "set_tracking_uri",
         "start_run",
     ),
+    "runbase.sweeps.report": ("report", "should_prune"),
     "runbase.client": ("Client",),
     "runbase.entities": (
         "Dataset",
@@ -70,7 +71,7 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 # Public submodules, reachable as attributes (runbase.data.dataset(...)) without an import.
-_SUBMODULES = ("artifacts", "data", "entities", "errors")
+_SUBMODULES = ("artifacts", "data", "entities", "errors", "sweeps")
 
 __all__ = [
     "ActiveRun",
@@ -112,11 +113,13 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "report",
     "search_runs",
     "set_experiment",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "should_prune",
     "start_run",
 ]
 
@@ -167,6 +170,7 @@ if TYPE_CHECKING:
         ViewType,
     )
     from runbase.errors import AlreadyExistsError, InvalidInputError, NotFoundError, RunbaseError
+    from runbase.sweeps.report import report, should_prune
 
 
 def __getattr__(name: str) -> Any:

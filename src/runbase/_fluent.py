@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PARENT_TAG = "mlflow.parentRunId"
+#: A run to resume at the first ``start_run()``: set by sweep agents for the commands they run.
+RUN_ID_ENV = "RUNBASE_RUN_ID"
 
 
 class ActiveRun(Run, frozen=True):
@@ -87,6 +89,24 @@ class _State:
 
 
 _state = _State()
+
+
+def current_client() -> Client:
+    """The client the module-level verbs use."""
+    return _state.get_client()
+
+
+def active_run_id() -> str | None:
+    """The id of this thread's active run, without reading it from the store."""
+    return _state.top()
+
+
+def attach_run(run_id: str) -> None:
+    """Make an existing, running run this thread's active run without reading or touching it
+    in the store (a sweep agent's trial run, just created). ``end_run`` ends it as usual."""
+    _state.get_client()
+    _install_exit_handlers()
+    _state.stack().append(run_id)
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -170,10 +190,13 @@ def start_run(
     """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
 
     Inside an active run, pass ``nested=True`` to start a child run. Without ``run_name`` a
-    readable one is generated.
+    readable one is generated. When ``RUNBASE_RUN_ID`` is set (a sweep agent sets it for the
+    commands it runs), the first run started is that run, resumed.
     """
     client = _state.get_client()
     stack = _state.stack()
+    if run_id is None and not stack and not nested:
+        run_id = os.environ.get(RUN_ID_ENV) or None
     if stack and not nested:
         raise InvalidInputError(
             f"Run with UUID {stack[-1]} is already active. End it with runbase.end_run() first, "

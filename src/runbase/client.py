@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -31,8 +32,14 @@ from runbase.entities import (
     RunTag,
     ViewType,
 )
-from runbase.errors import InvalidInputError, ServerUnavailableError
-from runbase.store import MetricColumns, Store, is_remote, open_store, resolve_uri
+from runbase.errors import AlreadyExistsError, InvalidInputError, ServerUnavailableError
+from runbase.model_entities import (
+    LoggedModel,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    ModelVersion,
+)
+from runbase.store import MetricColumns, ModelStore, Store, is_remote, open_store, resolve_uri
 from runbase.store.base import group_metrics
 
 if TYPE_CHECKING:
@@ -407,6 +414,85 @@ class Client:
 
             dst_path = tempfile.mkdtemp(prefix="runbase-")
         return str(self.artifact_repository(run_id).download_artifacts(path, dst_path))
+
+    # -- models ------------------------------------------------------------------------------
+    @property
+    def models(self) -> ModelStore:
+        """The store's logged models and model registry (an embedded store's own)."""
+        models = getattr(self.store, "models", None)
+        if not isinstance(models, ModelStore):
+            raise InvalidInputError(
+                f"{self.tracking_uri}: this client reaches no model registry directly; a runbase "
+                "server serves its registry over MLflow's REST API (use the mlflow client there)"
+            )
+        return models
+
+    def log_model(
+        self,
+        run_id: str,
+        local_dir: str | Path,
+        name: str,
+        *,
+        model_type: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        step: int = 0,
+    ) -> LoggedModel:
+        """Log a folder of model files as a model the run produced (an MLflow 3 logged model,
+        ``models:/<model_id>``): its files are copied under the model's own location, and it is
+        READY when this returns. Use formats that need no code to load (weights as ``.npz``,
+        ``safetensors``, ONNX, JSON): runbase never unpickles."""
+        experiment_id = self.get_run(run_id).info.experiment_id
+        models = self.models
+        model = models.create_logged_model(
+            experiment_id,
+            name=name,
+            source_run_id=run_id,
+            model_type=model_type,
+            tags={k: str(x) for k, x in (tags or {}).items()},
+            params={k: str(x) for k, x in flatten(params or {}).items()},
+        )
+        try:
+            get_artifact_repository(model.artifact_location).log_artifacts(local_dir)
+        except BaseException:
+            models.update_logged_model(model.model_id, status=LoggedModelStatus.UPLOAD_FAILED)
+            raise
+        models.log_outputs(run_id, [LoggedModelOutput(model.model_id, step)])
+        return models.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+
+    def register_model(
+        self,
+        model_uri: str,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """A new version of registered model ``name`` (created if new) from ``model_uri``:
+        ``models:/<model_id>`` (a logged model), ``runs:/<run_id>/<path>`` or a location."""
+        models = self.models
+        with contextlib.suppress(AlreadyExistsError):
+            models.create_registered_model(name)
+        run_id = None
+        if model_uri.startswith("runs:/"):
+            run_id = model_uri[len("runs:/") :].split("/", 1)[0] or None
+        return models.create_model_version(
+            name,
+            model_uri,
+            run_id=run_id,
+            tags={k: str(x) for k, x in (tags or {}).items()},
+            description=description,
+        )
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        """Point ``models:/<name>@<alias>`` at a version."""
+        self.models.set_registered_model_alias(name, alias, version)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self.models.get_model_version_by_alias(name, alias)
+
+    def get_model_version_download_uri(self, name: str, version: int | str) -> str:
+        """Where a registered model version's files are."""
+        return self.models.get_model_version_download_uri(name, version)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
