@@ -303,8 +303,8 @@ def server(
     port: int,
     workers: int,
 ) -> None:
-    """Serve MLflow's REST API (the mlflow client logs to it), its artifact proxy and runbase's
-    own API, over one store."""
+    """Serve MLflow's REST API (the mlflow client logs to it), its artifact proxy, runbase's
+    own API and the web UI (at /), over one store."""
     import os
 
     import uvicorn
@@ -324,3 +324,23 @@ def server(
     uvicorn.run(
         "runbase.server.app:app_from_env", factory=True, host=host, port=port, workers=workers
     )
+
+
+def _register_ui() -> None:
+    from runbase._cli_ui import ui
+
+    main.add_command(ui)
+
+
+_register_ui()
+
+
+def _register_sweeps() -> None:
+    from runbase._cli_sweeps import agent, demo, sweep
+
+    main.add_command(sweep)
+    main.add_command(agent)
+    main.add_command(demo)
+
+
+_register_sweeps()

@@ -7,7 +7,10 @@ Routes::
     /api/3.0/mlflow/server-info                    what the MLflow client asks before uploads
     /api/2.0/mlflow/...  /ajax-api/2.0/mlflow/...  MLflow's tracking API, logged models, registry
     /api/2.0/mlflow-artifacts/artifacts[/<path>]   MLflow's artifact proxy (also under /ajax-api)
+    /api/v1/sweeps/...                             sweep results (``_sweeps_api``)
+    /api/v1/ui/...                                 the web UI's API (read-only views)
     /api/v1/...                                    runbase's native API
+    /, /assets/...                                 the web UI (``_ui_static``)
 
 The application keeps no state beyond its :class:`ServerContext`, so several worker processes (or
 replicas behind a load balancer) can serve one PostgreSQL database. ``app_from_env`` is the factory
@@ -37,6 +40,9 @@ from runbase.server import (
     _mlflow_registry,
     _mlflow_tracking,
     _native,
+    _sweeps_api,
+    _ui_api,
+    _ui_static,
 )
 from runbase.server._context import ServerContext
 from runbase.server._wire import Endpoints, error_response, internal_error_response, json_response
@@ -104,8 +110,10 @@ def app_from_env() -> Starlette:
     )
 
 
-def build_app(ctx: ServerContext) -> Starlette:
-    """The application over an existing context; the store is closed when the app shuts down."""
+def build_app(ctx: ServerContext, *, ui_dist: Path | None = None) -> Starlette:
+    """The application over an existing context; the store is closed when the app shuts down.
+
+    ``ui_dist`` is the compiled web UI to serve at ``/`` (default: the one in the package)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -127,7 +135,11 @@ def build_app(ctx: ServerContext) -> Starlette:
         Mount("/ajax-api/2.0/mlflow", routes=mlflow_routes()),
         Mount("/api/2.0/mlflow-artifacts", routes=_artifact_proxy.routes(ctx)),
         Mount("/ajax-api/2.0/mlflow-artifacts", routes=_artifact_proxy.routes(ctx)),
+        # Before /api/v1: a Mount answers every path under its prefix.
+        Mount("/api/v1/sweeps", routes=_sweeps_api.routes(ctx)),
+        Mount("/api/v1/ui", routes=_ui_api.routes(ctx)),
         Mount("/api/v1", routes=_native.routes(ctx)),
+        *_ui_static.routes(ui_dist or _ui_static.UI_DIST),
     ]
     return Starlette(
         routes=routes,

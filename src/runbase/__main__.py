@@ -1,0 +1,5 @@
+"""``python -m runbase``: the command line."""
+
+from runbase.cli import main
+
+main()
