@@ -48,7 +48,9 @@ class Row:
 
 
 def summarize(scenarios: list[Scenario], measurements: list[Measurement], quick: bool) -> list[Row]:
-    def values(scenario: Scenario, case: Case, field: str) -> list[float]:
+    def values(scenario: Scenario, case: Case | None, field: str) -> list[float]:
+        if case is None:
+            return []
         key = case.key(quick)
         return [
             float(m.result[field])
@@ -64,7 +66,7 @@ def summarize(scenarios: list[Scenario], measurements: list[Measurement], quick:
             values(scenario, figure.mlflow, figure.field),
         )
         for scenario in scenarios
-        for figure in scenario.figures
+        for figure in scenario.shown(quick)
     ]
 
 
@@ -88,11 +90,18 @@ def fmt_ratio(ratio: float) -> str:
 def _cells(row: Row) -> list[str]:
     unit = row.figure.unit
     runbase = fmt(statistics.median(row.runbase), unit) if row.runbase else "failed"
-    mlflow = fmt(statistics.median(row.mlflow), unit) if row.mlflow else "failed"
+    if row.figure.mlflow is None:
+        mlflow = "—"  # a runbase-only row
+    else:
+        mlflow = fmt(statistics.median(row.mlflow), unit) if row.mlflow else "failed"
+        if row.scenario.versus != "MLflow":  # the console table has one column for both
+            mlflow += f" ({row.scenario.versus.split(' ')[0]})"
     ratio = fmt_ratio(row.ratio()) if row.complete else "—"
     target = row.figure.target.text if row.figure.target else "—"
     return [row.figure.label, runbase, mlflow, ratio, target, row.verdict()]
 
+
+_TOOL_NAMES = {"runbase": "runbase", "mlflow": "MLflow"}
 
 HEADER = ["figure", "runbase", "MLflow", "ratio", "target", "runbase vs target"]
 
@@ -173,12 +182,15 @@ def _scenario_block(
     scenario: Scenario, rows: list[Row], measurements: list[Measurement], quick: bool
 ) -> str:
     table = [
-        "| " + " | ".join(HEADER) + " |",
+        "| " + " | ".join(scenario.versus if h == "MLflow" else h for h in HEADER) + " |",
         "|" + "---|" * len(HEADER),
         *("| " + " | ".join(_cells(row)) + " |" for row in rows),
     ]
-    cases = sorted(scenario.cases(), key=lambda case: case.tool != "runbase")
+    cases = sorted(scenario.cases(quick), key=lambda case: case.tool != "runbase")
     details = [_case_detail(scenario, case, measurements, quick) for case in cases]
+    left_out = [f.label for f in scenario.figures if quick and not f.quick]
+    if left_out:
+        details.append("- Left out of `--quick` runs: " + "; ".join(left_out) + ".")
     return "\n".join([f"### {scenario.title}\n", scenario.about, "", *table, "", *details, ""])
 
 
@@ -189,7 +201,9 @@ def _case_detail(
     ours = [m for m in measurements if m.scenario == scenario.name and m.case == case.key(quick)]
     args = ", ".join(f"{k}={v!r}" for k, v in case.arguments(quick).items())
     results = [m.result for m in ours if m.result is not None]
-    line = f"- {case.tool} `{case.func}({args})`: "
+    where = f" (run by {_TOOL_NAMES[case.interpreter]}'s interpreter)" if case.interpreter else ""
+    tool = scenario.versus if case.tool == "mlflow" and scenario.versus != "MLflow" else case.tool
+    line = f"- {tool} `{case.func}({args})`{where}: "
     if not results:
         return line + "failed: " + "; ".join(m.error or "" for m in ours).replace("\n", " ")
     line += "values " + ", ".join(_number(r["value"]) for r in results)
@@ -229,6 +243,23 @@ def raw_json(rows: list[Row], measurements: list[Measurement], meta: dict[str, A
         "measurements": [m.as_json() for m in measurements],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+#: The browser benchmark (``bench/ui_bench.py``) writes its figures between these lines of
+#: RESULTS.md; a run of ``run.py`` keeps them.
+UI_SECTION_START = "<!-- ui-bench:start -->"
+UI_SECTION_END = "<!-- ui-bench:end -->"
+
+
+def kept_section(path: Path) -> str:
+    """The UI benchmark's section of an existing report, to carry over ("" when none)."""
+    if not path.is_file():
+        return ""
+    text = path.read_text()
+    start, end = text.find(UI_SECTION_START), text.find(UI_SECTION_END)
+    if start < 0 or end < start:
+        return ""
+    return "\n" + text[start : end + len(UI_SECTION_END)] + "\n"
 
 
 def write(path: Path, text: str) -> None:

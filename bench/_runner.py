@@ -3,8 +3,10 @@ runbase and MLflow alternating."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,13 @@ from typing import Any
 from scenarios import Case, Scenario
 
 WORKER = Path(__file__).resolve().parent / "_worker.py"
+
+#: What a measurement's worker is told, as environment variables: the interpreter of each tool
+#: (a server scenario starts runbase's server from a worker in MLflow's interpreter), which one
+#: it runs in, and the file where it lists the process groups of the servers it starts.
+ENV_PYTHON = {"runbase": "BENCH_PYTHON_RUNBASE", "mlflow": "BENCH_PYTHON_MLFLOW"}
+ENV_INTERPRETER = "BENCH_INTERPRETER"
+ENV_SERVERS = "BENCH_SERVERS"
 
 #: Variables that would point a tool at another store or experiment than the fresh one.
 _CLEARED = (
@@ -43,18 +52,20 @@ class Measurement:
         return asdict(self)
 
 
-def schedule(scenario: Scenario, repeats: int) -> list[tuple[int, Case]]:
+def schedule(scenario: Scenario, repeats: int, quick: bool) -> list[tuple[int, Case]]:
     """Every case once per repeat, runbase and MLflow alternating; every other repeat runs in
     reverse order, so a slow drift of the machine does not always favour the same tool."""
-    cases = scenario.cases()
+    cases = scenario.cases(quick)
     plan: list[tuple[int, Case]] = []
     for repeat in range(repeats):
         plan.extend((repeat, case) for case in (cases if repeat % 2 == 0 else cases[::-1]))
     return plan
 
 
-def child_env() -> dict[str, str]:
+def child_env(pythons: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    for tool, python in (pythons or {}).items():
+        env[ENV_PYTHON[tool]] = python
     # MLflow's usage telemetry would make network calls in the background of a measurement.
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     # Bytecode caching as Python does by default: without it an editable install recompiles
@@ -63,34 +74,63 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def measure(scenario: Scenario, case: Case, repeat: int, python: str, quick: bool) -> Measurement:
+def measure(
+    scenario: Scenario, case: Case, repeat: int, pythons: dict[str, str], quick: bool
+) -> Measurement:
     """One measurement in a new interpreter whose working directory is a new temporary folder."""
     with tempfile.TemporaryDirectory(prefix="runbase-bench-") as tmp:
         store = Path(tmp) / "store"
         store.mkdir()
         out = Path(tmp) / "result.json"
+        servers = Path(tmp) / "servers.pgid"
         command = [
-            python,
+            pythons[case.python],
             str(WORKER),
             scenario.module,
             case.func,
             json.dumps(case.arguments(quick)),
             str(out),
         ]
+        env = child_env(pythons)
+        env[ENV_INTERPRETER] = case.python
+        env[ENV_SERVERS] = str(servers)
         start = time.perf_counter()
-        error = _run(command, store, scenario.timeout)
+        try:
+            error = _run(command, store, env, scenario.timeout)
+        finally:
+            _kill_leftover_servers(servers, store)
         wall = time.perf_counter() - start
         result = json.loads(out.read_text()) if error is None else None
     return Measurement(scenario.name, case.key(quick), case.tool, repeat, wall, result, error)
 
 
-def _run(command: list[str], cwd: Path, timeout: float) -> str | None:
+def _kill_leftover_servers(listing: Path, store: Path) -> None:
+    """A worker stops the servers it started; one that failed or timed out may not have. Each
+    listed process group (a server started in a session of its own) is killed if it is still
+    there, and only if it is still ours: while its leader lives, the leader's command line names
+    this measurement's folder; once the leader is gone, Linux does not hand its id to a new
+    process while members of the group remain, so any members left are the server's workers."""
+    try:
+        groups = [int(line) for line in listing.read_text().split()]
+    except (OSError, ValueError):
+        return
+    for pgid in groups:
+        try:
+            ours = str(store).encode() in Path(f"/proc/{pgid}/cmdline").read_bytes()
+        except OSError:
+            ours = True  # the leader is gone: what is left of its group is the server's
+        if ours:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str | None:
     """Run the worker; return None on success, else the end of its error output."""
     try:
         proc = subprocess.run(
             command,
             cwd=cwd,
-            env=child_env(),
+            env=env,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -110,7 +150,7 @@ def run_all(
     scenarios: list[Scenario], pythons: dict[str, str], quick: bool, repeats: int | None
 ) -> list[Measurement]:
     plans = [
-        (scenario, schedule(scenario, repeats or _repeats(scenario, quick)))
+        (scenario, schedule(scenario, repeats or _repeats(scenario, quick), quick))
         for scenario in scenarios
     ]
     total = sum(len(plan) for _, plan in plans)
@@ -119,7 +159,7 @@ def run_all(
     for scenario, plan in plans:
         for repeat, case in plan:
             done += 1
-            m = measure(scenario, case, repeat, pythons[case.tool], quick)
+            m = measure(scenario, case, repeat, pythons, quick)
             _progress(done, total, m)
             measurements.append(m)
     return measurements
@@ -132,7 +172,7 @@ def _repeats(scenario: Scenario, quick: bool) -> int:
 def _progress(done: int, total: int, m: Measurement) -> None:
     what = "FAILED" if m.result is None else f"{m.result['value']:,.4g}"
     print(
-        f"[{done}/{total}] {m.scenario:<10} {m.case:<60.60} {what:>12}  ({m.wall_seconds:.1f} s)",
+        f"[{done}/{total}] {m.scenario:<16} {m.case:<60.60} {what:>12}  ({m.wall_seconds:.1f} s)",
         file=sys.stderr,
         flush=True,
     )

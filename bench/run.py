@@ -118,7 +118,8 @@ def _write_outputs(
     stamp = started.strftime("%Y%m%d-%H%M%S")
     raw = OUT / f"results-{stamp}{'-quick' if args.quick else ''}.json"
     _report.write(raw, _report.raw_json(rows, measurements, meta))
-    _report.write(output, _report.markdown(rows, measurements, meta, args.quick))
+    text = _report.markdown(rows, measurements, meta, args.quick)
+    _report.write(output, text + _report.kept_section(output))
     print(f"\nwrote {_shown(output)} and {_shown(raw)}", file=sys.stderr)
 
 

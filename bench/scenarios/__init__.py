@@ -6,7 +6,19 @@ A new scenario is one module here defining ``SCENARIO`` and its case functions, 
 
 from __future__ import annotations
 
-from scenarios import history, import_time, ingest, log_metric, start_run
+from scenarios import (
+    history,
+    import_time,
+    ingest,
+    log_metric,
+    server_footprint,
+    server_history,
+    server_ingest,
+    server_latency,
+    server_search,
+    start_run,
+    sweeps,
+)
 from scenarios._spec import SECTIONS, Case, Figure, Scenario, Target
 
 __all__ = ["SCENARIOS", "SECTIONS", "Case", "Figure", "Scenario", "Target"]
@@ -16,5 +28,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     ingest.SCENARIO,
     start_run.SCENARIO,
     history.SCENARIO,
+    server_latency.SCENARIO,
+    server_ingest.SCENARIO,
+    server_search.SCENARIO,
+    server_history.SCENARIO,
+    server_footprint.SCENARIO,
+    sweeps.SCENARIO,
     import_time.SCENARIO,
 )

@@ -25,19 +25,28 @@ class Case:
     """One measured workload for one tool: a function of the scenario module and its arguments.
 
     ``quick`` overrides arguments in ``--quick`` mode; the same case may back several figures
-    and is measured once per repeat.
+    and is measured once per repeat. The case runs in its tool's interpreter unless
+    ``interpreter`` names the other one: a server scenario measures runbase's server with the
+    same ``mlflow`` client code as MLflow's, so both run in MLflow's interpreter.
     """
 
     tool: Tool
     func: str
     params: Params
     quick: Params = field(default_factory=dict)
+    interpreter: Tool | None = None
+
+    @property
+    def python(self) -> Tool:
+        """Whose interpreter runs the case."""
+        return self.interpreter or self.tool
 
     def arguments(self, quick: bool) -> Params:
         return {**self.params, **self.quick} if quick else dict(self.params)
 
     def key(self, quick: bool) -> str:
-        return f"{self.tool}:{self.func}:{json.dumps(self.arguments(quick), sort_keys=True)}"
+        where = f"@{self.interpreter}" if self.interpreter else ""
+        return f"{self.tool}{where}:{self.func}:{json.dumps(self.arguments(quick), sort_keys=True)}"
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Target:
 class Figure:
     """One row of the results: runbase's case against MLflow's, in one unit.
 
+    ``mlflow`` is None for a runbase-only row (a feature MLflow has no counterpart of).
     ``better`` says which direction wins; the reported ratio is always "how many times faster
     runbase is" (MLflow time ÷ runbase time, or runbase rate ÷ MLflow rate). ``field`` names the
     entry of the cases' results it reports, so one measured case can feed several figures.
@@ -65,9 +75,12 @@ class Figure:
     unit: str
     better: Literal["lower", "higher"]
     runbase: Case
-    mlflow: Case
+    mlflow: Case | None
     target: Target | None = None
     field: str = "value"
+    #: False for a row that only varies a setting of another row's workload: left out of
+    #: ``--quick`` runs, which then start fewer servers.
+    quick: bool = True
 
     def ratio(self, runbase: float, mlflow: float) -> float:
         top, bottom = (mlflow, runbase) if self.better == "lower" else (runbase, mlflow)
@@ -88,14 +101,20 @@ class Scenario:
     quick_repeats: int = 1
     #: Seconds one measurement may take before it is reported as failed.
     timeout: float = 600.0
+    #: What runbase is compared with (each figure's ``mlflow`` case): plain Optuna for sweeps.
+    versus: str = "MLflow"
 
-    def cases(self) -> list[Case]:
+    def shown(self, quick: bool) -> tuple[Figure, ...]:
+        """The figures a run in this mode measures."""
+        return tuple(f for f in self.figures if f.quick or not quick)
+
+    def cases(self, quick: bool = False) -> list[Case]:
         """Distinct cases, runbase and MLflow alternating, in figure order."""
         runbase: list[Case] = []
         mlflow: list[Case] = []
-        for figure in self.figures:
+        for figure in self.shown(quick):
             for case, bucket in ((figure.runbase, runbase), (figure.mlflow, mlflow)):
-                if case not in bucket:
+                if case is not None and case not in bucket:
                     bucket.append(case)
         ordered: list[Case] = []
         for i in range(max(len(runbase), len(mlflow))):
@@ -107,5 +126,7 @@ class Scenario:
 #: new section, which is then appended after them.
 SECTIONS = (
     "Client, embedded SQLite store",
+    "Sweeps, embedded SQLite store",
+    "Server over HTTP",
     "Footprint",
 )
