@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hatchling.builders.hooks.plugin.interface import BuildHookInterface
-
 DIST = Path("src/runbase/server/_ui_dist")
 INPUTS = (
     "src",
@@ -59,21 +57,22 @@ def build_ui(root: Path, *, force: bool = False) -> str:
     return "compiled the web UI"
 
 
-class UiBuildHook(BuildHookInterface):  # type: ignore[type-arg]
-    PLUGIN_NAME = "custom"
-
-    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel":
-            return
-        if os.environ.get("RUNBASE_SKIP_UI_BUILD"):
-            self.app.display_warning("RUNBASE_SKIP_UI_BUILD is set: not compiling the web UI")
-            return
-        message = build_ui(Path(self.root))
-        if message.startswith("WARNING"):
-            self.app.display_warning(message)
-        else:
-            self.app.display_info(message)
-
-
-if __name__ == "__main__":  # `python hatch_build.py [--force]`: what `make ui` runs
+if __name__ == "__main__":  # `python hatch_build.py [--force]`: what `make ui` runs, no hatchling
     print(build_ui(Path(__file__).resolve().parent, force="--force" in sys.argv[1:]))
+else:  # loaded by hatchling during a build
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+    class UiBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+        PLUGIN_NAME = "custom"
+
+        def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+            if self.target_name != "wheel":
+                return
+            if os.environ.get("RUNBASE_SKIP_UI_BUILD"):
+                self.app.display_warning("RUNBASE_SKIP_UI_BUILD is set: not compiling the web UI")
+                return
+            message = build_ui(Path(self.root))
+            if message.startswith("WARNING"):
+                self.app.display_warning(message)
+            else:
+                self.app.display_info(message)

@@ -1,20 +1,25 @@
 """Real runs for the UI tests, logged through the runbase client to a live server.
 
-A sweep parent with three children (params, per-step and per-epoch metrics with a spike,
+A parent run with three children (params, per-step and per-epoch metrics with a spike,
 system metrics, images by step, artifacts, a dataset input), a run still RUNNING, a run whose
 name and values are HTML, a second experiment, a logged model and a registered model with an
-alias. ``Seeded`` keeps the ids the tests look for.
+alias, and a real runbase sweep (TPE with median pruning) in a third experiment. ``Seeded``
+keeps the ids the tests look for.
 """
 
 from __future__ import annotations
 
+import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 
 import runbase
+from runbase import sweeps
 
 XSS_NAME = "<img src=x onerror=window.__xss=1>"
 SPIKE_STEP = 1234
@@ -39,6 +44,7 @@ class Seeded:
     running_id: str = ""
     xss_id: str = ""
     best_child: str = ""
+    sweep_id: str = ""
 
 
 def _image(step: int) -> np.ndarray:
@@ -48,6 +54,42 @@ def _image(step: int) -> np.ndarray:
     x = (step * 2) % 28
     img[4:20, x : x + 4, 0] = 255
     return img
+
+
+SWEEP_TRIALS = 14
+SWEEP_EPOCHS = 6
+
+
+def _sweep_trial(params: dict[str, Any]) -> float | None:
+    """A made-up training curve: the further lr is from 3e-3, the worse; tanh costs a little."""
+    floor = (math.log10(params["lr"]) + 2.5) ** 2 + 0.05 * params["layers"]
+    floor += 0.3 if params["activation"] == "tanh" else 0.0
+    loss = floor
+    for epoch in range(SWEEP_EPOCHS):
+        loss = floor + 2.0 / (epoch + 1)
+        runbase.log_metric("val_loss", loss, step=epoch)  # reported to the pruner too
+        if runbase.should_prune():
+            return None
+    return loss
+
+
+def _seed_sweep(url: str) -> str:
+    spec = {
+        "name": "mlp-tpe",
+        "experiment": "tuning",
+        "method": "tpe",
+        "seed": 7,
+        "max_trials": SWEEP_TRIALS,
+        "metric": {"name": "val_loss", "goal": "minimize"},
+        "pruner": {"type": "median", "n_startup_trials": 3, "n_warmup_steps": 1},
+        "function": _sweep_trial,
+        "parameters": {
+            "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+            "layers": {"type": "int", "low": 1, "high": 4},
+            "activation": ["relu", "tanh"],
+        },
+    }
+    return sweeps.run(spec, tracking_uri=url, progress=False, out=io.StringIO()).sweep_id
 
 
 def seed(url: str, spool_dir: Path) -> Seeded:
@@ -129,4 +171,5 @@ def seed(url: str, spool_dir: Path) -> Seeded:
             },
         )
         post("/registered-models/alias", {"name": "segmenter", "alias": "champion", "version": "1"})
+    seeded.sweep_id = _seed_sweep(url)
     return seeded

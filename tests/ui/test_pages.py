@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 
 import runbase
+from ui.pagetools import painted
 from ui.seed import EPOCHS, IMAGE_STEPS, XSS_NAME, Seeded
 
 
@@ -207,7 +208,7 @@ def test_compare_three_runs(page: Any, seeded: Seeded, screenshots: Path) -> Non
     assert axes == ["batch_size", "lr", "optimizer", "train_loss (min)"]
     assert coords.get_attribute("data-lines") == "3"
     assert coords.get_attribute("data-best") == names[0]  # lowest train_loss: lr 0.1
-    assert _painted(coords.locator("canvas"))
+    assert painted(coords.locator("canvas"))
 
     page.locator("select.best-metric").select_option("val_loss")
     page.wait_for_function(
@@ -247,16 +248,6 @@ def test_compare_three_runs(page: Any, seeded: Seeded, screenshots: Path) -> Non
         page.mouse.up()
     body = json.loads(zoomed.value.post_data)
     assert 0 < body["start"] < body["end"] < 3000
-
-
-def _painted(canvas: Any) -> bool:
-    """Whether a canvas has anything drawn on it."""
-    return bool(
-        canvas.evaluate(
-            "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-            " for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }"
-        )
-    )
 
 
 def test_models_page(page: Any, seeded: Seeded, screenshots: Path) -> None:

@@ -203,6 +203,61 @@ export interface SeriesQuery {
   timestamps?: boolean;
 }
 
+/** The tags runbase's sweeps put on their runs (the parent's id is the sweep's). */
+export const SWEEP_TAGS = {
+  id: "runbase.sweep.id",
+  trial: "runbase.sweep.trial",
+  name: "runbase.sweep.name",
+} as const;
+
+export interface TrialInfo {
+  number: number;
+  state: string;
+  params: Record<string, number | string | boolean | null>;
+  value: number | null;
+  run_id: string | null;
+  agent: string | null;
+  started: number | null;
+  completed: number | null;
+  duration: number | null;
+  last_step: number | null;
+  retry_of: number | null;
+  error: string | null;
+  stale: boolean;
+}
+
+export interface SweepInfo {
+  sweep_id: string;
+  name: string;
+  experiment_id: string;
+  method: string;
+  metric: string;
+  goal: string;
+  pruner: string;
+  budget: number | null;
+  created: number;
+  counts: Record<string, number>;
+  finished: boolean;
+  best: TrialInfo | null;
+  agents: { agent: string; alive: boolean; lease_expires: number }[];
+  spec: Record<string, unknown>;
+}
+
+export interface HistoryPoint {
+  number: number;
+  state: string;
+  value: number | null;
+  best: number | null;
+}
+
+export interface IntermediateSeries {
+  number: number;
+  state: string;
+  pruned: boolean;
+  steps: number[];
+  values: (number | null)[];
+}
+
 /** An error answer; filter errors carry where the text breaks the grammar. */
 export class ApiError extends Error {
   constructor(
@@ -248,6 +303,7 @@ async function call<T>(method: string, path: string, body?: unknown, signal?: Ab
 }
 
 const UI = "/api/v1/ui";
+const SWEEPS = "/api/v1/sweeps";
 const inFlight = new Map<string, Promise<SeriesAnswer>>();
 const enc = encodeURIComponent;
 
@@ -285,6 +341,19 @@ export const api = {
       "GET",
       `${UI}/models`,
     ),
+  sweeps: () => call<{ sweeps: SweepInfo[] }>("GET", `${SWEEPS}/`).then((a) => a.sweeps),
+  sweep: (sweepId: string) => call<{ sweep: SweepInfo; trials: TrialInfo[] }>("GET", `${SWEEPS}/${enc(sweepId)}`),
+  sweepHistory: (sweepId: string) =>
+    call<{ metric: string; goal: string; points: HistoryPoint[] }>("GET", `${SWEEPS}/${enc(sweepId)}/history`),
+  sweepIntermediate: (sweepId: string) =>
+    call<{ metric: string; trials: IntermediateSeries[] }>("GET", `${SWEEPS}/${enc(sweepId)}/intermediate`).then(
+      (a) => a.trials,
+    ),
+  sweepImportance: (sweepId: string, evaluator: string) =>
+    call<{ evaluator: string; importances: Record<string, number> }>(
+      "GET",
+      `${SWEEPS}/${enc(sweepId)}/importance?evaluator=${enc(evaluator)}`,
+    ).then((a) => a.importances),
 };
 
 /** The URL of one artifact file of a run: inline for previews, or as a download. */

@@ -6,6 +6,7 @@ import "./pages/Runs";
 import "./pages/Run";
 import "./pages/Compare";
 import "./pages/Models";
+import "./pages/Sweeps";
 import { href, useLocation } from "./router";
 import { allViews, matchView } from "./views";
 

@@ -13,6 +13,10 @@ export interface ChartSeries {
   ys: (number | null)[];
   /** Drawn thicker (the best run). */
   emphasis?: boolean;
+  /** Markers only, no line (one value per trial, say). */
+  markers?: boolean;
+  /** A dashed line (a pruned trial, say). */
+  dashed?: boolean;
 }
 
 export interface ChartProps {
@@ -24,6 +28,8 @@ export interface ChartProps {
   /** Exponential moving average weight, 0 (raw) to 0.99. */
   smoothing?: number;
   height?: number;
+  /** What x is called in the legend (default: step, or time). */
+  xLabel?: string;
   onZoom?: (range: [number, number] | null) => void;
   /** The x window currently shown (kept when data for it arrives). */
   window?: [number, number] | null;
@@ -69,7 +75,7 @@ export function Chart(props: ChartProps) {
     const el = box.current;
     if (!el) return;
     const data = alignedData(series, logY, smoothing);
-    const key = JSON.stringify([series.map((s) => [s.label, s.color, !!s.emphasis]), time, logY, height]);
+    const key = JSON.stringify([series.map((s) => [s.label, s.color, !!s.emphasis, !!s.markers, !!s.dashed]), time, logY, height]);
     const windowed = props.window ?? null;
     if (plot.current && shape.current === key) {
       quiet.current = true;
@@ -91,13 +97,15 @@ export function Chart(props: ChartProps) {
           { stroke: "#555", grid: { stroke: "#eee" }, size: 60, values: (_u, ticks) => ticks.map((t) => fmtNumber(t)) },
         ],
         series: [
-          { label: time ? "time" : "step" },
+          { label: props.xLabel ?? (time ? "time" : "step") },
           ...series.map((s) => ({
             label: s.label,
             stroke: s.color,
             width: s.emphasis ? 2.5 : many ? 1 : 1.5,
             spanGaps: false,
-            points: { show: false },
+            points: s.markers ? { show: true, size: 7, fill: s.color } : { show: false },
+            ...(s.markers ? { paths: () => null } : {}),
+            ...(s.dashed ? { dash: [6, 4] } : {}),
             value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? "" : fmtNumber(v)),
           })),
         ],

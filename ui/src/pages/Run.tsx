@@ -1,7 +1,7 @@
 // One run: params, metrics and tags, every metric as a chart, system metrics, images by step,
 // artifacts, datasets, models, parent and children. Polls while the run is RUNNING.
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, type RunDetail, type Summary } from "../api";
+import { api, SWEEP_TAGS, type RunDetail, type Summary } from "../api";
 import { Artifacts } from "../components/Artifacts";
 import { Images } from "../components/Images";
 import { MetricCharts } from "../components/MetricCharts";
@@ -120,6 +120,7 @@ function RunPage({ args, params }: ViewProps) {
   const userTags = Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith("mlflow.")));
   const systemTags = Object.fromEntries(Object.entries(tags).filter(([k]) => k.startsWith("mlflow.")));
   const inputs = detail.run.inputs?.dataset_inputs ?? [];
+  const sweepId = tags[SWEEP_TAGS.id];
 
   return (
     <div class="page run-page">
@@ -143,6 +144,12 @@ function RunPage({ args, params }: ViewProps) {
         {info.user_id && (
           <span>
             <span class="muted">user</span> {info.user_id}
+          </span>
+        )}
+        {sweepId && (
+          <span class="sweep-link">
+            <span class="muted">{sweepId === info.run_id ? "sweep" : `trial #${tags[SWEEP_TAGS.trial] ?? "?"} of sweep`}</span>{" "}
+            <a href={href(`/sweeps/${sweepId}`)}>{tags[SWEEP_TAGS.name] ?? shortId(sweepId)}</a>
           </span>
         )}
         {detail.parent && (
