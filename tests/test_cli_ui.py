@@ -27,7 +27,7 @@ def _free_port() -> int:
 def test_help_names_the_options() -> None:
     result = CliRunner().invoke(main, ["ui", "--help"])
     assert result.exit_code == 0
-    for option in ("--no-browser", "--port", "--tracking-uri", "--artifacts-destination"):
+    for option in ("--no-browser", "--port", "--tracking-uri", "--artifacts-destination", "--page"):
         assert option in result.output
 
 
@@ -44,7 +44,10 @@ def test_ui_serves_a_local_store_with_its_artifacts(tmp_path: Path) -> None:
     log = tmp_path / "ui.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [RUNBASE, "ui", "--no-browser", "--port", str(port), "--tracking-uri", str(db)],
+            [
+                *(RUNBASE, "ui", "--no-browser", "--port", str(port), "--tracking-uri", str(db)),
+                *("--page", "/sweeps/abc"),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -72,3 +75,4 @@ def test_ui_serves_a_local_store_with_its_artifacts(tmp_path: Path) -> None:
         process.terminate()
         process.wait(10)
     assert "runbase UI on" in log.read_text()
+    assert f"Opening {url}/#/sweeps/abc" in log.read_text()

@@ -320,4 +320,6 @@ def demo(
     except ImportError:
         click.echo(f"See it in the UI: runbase ui --tracking-uri {uri}")
         return
-    click.get_current_context().invoke(ui, tracking_uri=uri, port=port)
+    click.get_current_context().invoke(
+        ui, tracking_uri=uri, port=port, page=f"/sweeps/{result.sweep_id}"
+    )

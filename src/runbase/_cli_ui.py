@@ -47,18 +47,26 @@ def _open_when_up(server: object, url: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--no-browser", is_flag=True, help="Do not open a browser; just serve.")
+@click.option(
+    "--page",
+    default="",
+    metavar="PATH",
+    help="Open the browser on this page of the UI, e.g. /sweeps/SWEEP_ID or /runs/RUN_ID "
+    "[default: the experiments list]",
+)
 def ui(
     tracking_uri: str | None,
     artifacts_destination: str | None,
     host: str,
     port: int,
     no_browser: bool,
+    page: str,
 ) -> None:
     """Serve the web UI on a local store and open it in a browser.
 
     Experiments, the runs table (filter, sort, columns, grouping), run pages (charts, images by
-    step, artifacts, datasets, models), the compare view and the model registry. The same UI is
-    served by `runbase server` at its root URL. Stop with Ctrl+C.
+    step, artifacts, datasets, models), the compare view, the model registry and sweeps. The
+    same UI is served by `runbase server` at its root URL. Stop with Ctrl+C.
     """
     import uvicorn
 
@@ -80,9 +88,12 @@ def ui(
     config = uvicorn.Config(application, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     url = f"http://{shown_host}:{port}/"
+    shown = url + ("#/" + page.lstrip("#/") if page else "")
     if not (Path(app.__file__).parent / "_ui_dist" / "index.html").is_file():
         click.echo("Note: this install has no compiled web UI; the page explains how to build it.")
     click.echo(f"runbase UI on {url} (store {store_uri}); Ctrl+C stops it.")
+    if page:
+        click.echo(f"Opening {shown}")
     if not no_browser:
-        threading.Thread(target=_open_when_up, args=(server, url), daemon=True).start()
+        threading.Thread(target=_open_when_up, args=(server, shown), daemon=True).start()
     server.run()
