@@ -41,7 +41,9 @@ def test_demo_runs_a_sweep_and_registers_the_champion(tmp_path: Path) -> None:
             "digits-val",
         }
         files = {f.path for f in client.list_artifacts(best.info.run_id)}
-        assert {"confusion_matrix.png", "confusion_matrix.json", "model", "images"} <= files
+        assert {"evaluation", "model", "images"} <= files
+        evaluation = {f.path for f in client.list_artifacts(best.info.run_id, "evaluation")}
+        assert {"evaluation/confusion_matrix.png", "evaluation/confusion_matrix.json"} <= evaluation
         version = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
         assert version.run_id == best.info.run_id
         folder = client.download_artifacts(best.info.run_id, "model", tmp_path / "dl")

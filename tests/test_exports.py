@@ -12,9 +12,10 @@ PUBLIC = {
     "RunStatus", "RunTag", "RunbaseError", "ViewType", "active_run", "create_experiment",
     "delete_run", "delete_tag", "end_run", "get_artifact_uri", "get_experiment",
     "get_experiment_by_name", "get_run", "get_tracking_uri", "last_active_run_id", "log_artifact",
-    "log_artifacts", "log_dict", "log_figure", "log_image", "log_input", "log_metric",
-    "log_metrics", "log_param", "log_params", "log_text", "report", "search_runs",
-    "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "should_prune", "start_run",
+    "log_artifacts", "log_classification_report", "log_dict", "log_figure", "log_image",
+    "log_input", "log_metric", "log_metrics", "log_param", "log_params", "log_text", "report",
+    "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "should_prune",
+    "start_run",
 }  # fmt: skip
 
 
@@ -33,6 +34,7 @@ def test_submodules_are_attributes() -> None:
     assert callable(runbase.data.dataset)
     assert runbase.errors.NotFoundError is runbase.NotFoundError
     assert callable(runbase.sweeps.run)
+    assert runbase.evaluation.log_classification_report is runbase.log_classification_report
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

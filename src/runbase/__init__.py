@@ -53,6 +53,7 @@ _EXPORTS = {
         "start_run",
     ),
     "runbase.sweeps.report": ("report", "should_prune"),
+    "runbase.evaluation": ("log_classification_report",),
     "runbase.client": ("Client",),
     "runbase.entities": (
         "Dataset",
@@ -71,7 +72,7 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 # Public submodules, reachable as attributes (runbase.data.dataset(...)) without an import.
-_SUBMODULES = ("artifacts", "data", "entities", "errors", "sweeps")
+_SUBMODULES = ("artifacts", "data", "entities", "errors", "evaluation", "sweeps")
 
 __all__ = [
     "ActiveRun",
@@ -104,6 +105,7 @@ __all__ = [
     "last_active_run_id",
     "log_artifact",
     "log_artifacts",
+    "log_classification_report",
     "log_dict",
     "log_figure",
     "log_image",
@@ -170,6 +172,7 @@ if TYPE_CHECKING:
         ViewType,
     )
     from runbase.errors import AlreadyExistsError, InvalidInputError, NotFoundError, RunbaseError
+    from runbase.evaluation import log_classification_report
     from runbase.sweeps.report import report, should_prune
 
 

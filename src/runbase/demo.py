@@ -160,7 +160,9 @@ def train_trial(config: dict[str, Any]) -> float | None:
             "training_time_s": time.perf_counter() - start,
         }
     )
-    _log_classification_report(y_val, model.predict(x_val))
+    runbase.log_classification_report(
+        y_val, model.predict(x_val), labels=range(10), class_names=[f"class_{c}" for c in range(10)]
+    )
     _log_weights(model)
     return val_accuracy
 
@@ -172,48 +174,6 @@ def _log_misclassified(
     if wrong.size:
         tiles = x_val[wrong].reshape(-1, 8, 8)
         runbase.log_image(np.hstack(list(tiles)), key="misclassified", step=epoch)
-
-
-def _log_classification_report(y_true: npt.NDArray[Any], y_pred: npt.NDArray[Any]) -> None:
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import (
-        classification_report,
-        confusion_matrix,
-        precision_recall_fscore_support,
-    )
-
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=range(10), zero_division=0
-    )
-    metrics: dict[str, float] = {}
-    for cls in range(10):
-        metrics |= {
-            f"class_{cls}/precision": float(precision[cls]),
-            f"class_{cls}/recall": float(recall[cls]),
-            f"class_{cls}/f1": float(f1[cls]),
-            f"class_{cls}/support": float(support[cls]),
-        }
-    for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(
-            y_true, y_pred, average=average, zero_division=0
-        )
-        metrics |= {f"{average}/precision": p, f"{average}/recall": r, f"{average}/f1": f}
-    runbase.log_metrics({k: float(v) for k, v in metrics.items()})
-    runbase.log_text(
-        classification_report(y_true, y_pred, digits=4, zero_division=0),
-        "classification_report.txt",
-    )
-    matrix = confusion_matrix(y_true, y_pred, labels=range(10))
-    runbase.log_dict(
-        {"labels": list(range(10)), "matrix": matrix.tolist()}, "confusion_matrix.json"
-    )
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set(xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10))
-    for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
-    runbase.log_figure(fig, "confusion_matrix.png")
-    plt.close(fig)
 
 
 def _save_weights(model: Any, folder: Path) -> None:
