@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pgserver import fresh_database, postgres_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_spool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Clients that get no ``spool_dir`` (the fluent verbs over HTTP, agents in subprocesses)
+    spool under the test session's temporary folder, never in the user's cache."""
+    before = os.environ.get("RUNBASE_SPOOL_DIR")
+    os.environ["RUNBASE_SPOOL_DIR"] = str(tmp_path_factory.mktemp("spool"))
+    yield
+    if before is None:
+        del os.environ["RUNBASE_SPOOL_DIR"]
+    else:
+        os.environ["RUNBASE_SPOOL_DIR"] = before
 
 
 @pytest.fixture(scope="session")

@@ -102,6 +102,9 @@ def test_one_call_logs_metrics_artifacts_and_figure(tracking: Path) -> None:
     assert summaries["val/accuracy"].last == pytest.approx(report.accuracy)
     assert len([k for k in summaries if k.startswith("val/")]) == 5 * 4 + 1
     assert stored.data.params["val/class_weight.car_truck"] == "2.5"
+    assert json.loads(stored.data.tags["runbase.evaluations"]) == [
+        "evaluation/val_confusion_matrix.json"
+    ]
 
     client = runbase.Client(runbase.get_tracking_uri())
     files = {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")}
@@ -122,7 +125,14 @@ def test_one_call_logs_metrics_artifacts_and_figure(tracking: Path) -> None:
 def test_figure_can_be_left_out(tracking: Path) -> None:
     with runbase.start_run() as run:
         runbase.log_classification_report([0, 1, 1], [0, 1, 0], figure=False, artifact_path="")
+        runbase.log_classification_report([0, 1, 1], [0, 1, 1], figure=False, artifact_path="")
+        runbase.log_classification_report([0, 1], [1, 1], figure=False, prefix="test_")
+    tags = runbase.get_run(run.info.run_id).data.tags
+    assert json.loads(tags["runbase.evaluations"]) == [  # each report once, the latest content
+        "confusion_matrix.json",
+        "evaluation/test_confusion_matrix.json",
+    ]
     client = runbase.Client(runbase.get_tracking_uri())
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
-    assert files == {"classification_report.txt", "confusion_matrix.json"}
+    assert files == {"classification_report.txt", "confusion_matrix.json", "evaluation"}
     client.close()

@@ -13,6 +13,7 @@ matplotlib and is skipped without it unless asked for.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ __all__ = [
     "log_classification_report",
 ]
 
+#: A run's tag listing its reports' ``confusion_matrix.json`` files (a JSON list of paths).
+EVALUATIONS_TAG: Final = "runbase.evaluations"
 _UNSAFE: Final = re.compile(r"[^\w.\- :]")
 _COLUMNS: Final = ("precision", "recall", "f1-score", "support")
 
@@ -178,7 +181,8 @@ def log_classification_report(
     row-normalised, labels) and ``confusion_matrix.png`` — drawn when matplotlib is installed,
     or always with ``figure=True`` (an error without it), never with ``figure=False``.
     ``class_weights`` (the training's, by position or by label) are logged as params
-    ``<prefix>class_weight.<class>``. Returns the report.
+    ``<prefix>class_weight.<class>``. The run's tag ``runbase.evaluations`` lists the JSON
+    files, which the UI's Evaluation tab draws. Returns the report.
     """
     from runbase import _fluent
 
@@ -195,7 +199,12 @@ def log_classification_report(
     folder = f"{artifact_path.strip('/')}/" if artifact_path.strip("/") else ""
     name = f"{folder}{prefix.replace('/', '_')}"
     client.log_text(run, report.text(), f"{name}classification_report.txt")
-    client.log_dict(run, report.to_dict(), f"{name}confusion_matrix.json")
+    data_file = f"{name}confusion_matrix.json"
+    client.log_dict(run, report.to_dict(), data_file)
+    # The UI finds a run's reports through this tag and draws each as a panel.
+    listed = json.loads(client.get_run(run).data.tags.get(EVALUATIONS_TAG, "[]"))
+    if data_file not in listed:
+        client.set_tag(run, EVALUATIONS_TAG, json.dumps([*listed, data_file]))
     drawn = _confusion_figure(report, required=figure is True) if figure is not False else None
     if drawn is not None:
         client.log_figure(run, drawn, f"{name}confusion_matrix.png")

@@ -45,6 +45,7 @@ class Seeded:
     xss_id: str = ""
     best_child: str = ""
     sweep_id: str = ""
+    evaluated_id: str = ""  # has a classification report
 
 
 def _image(step: int) -> np.ndarray:
@@ -90,6 +91,23 @@ def _seed_sweep(url: str) -> str:
         },
     }
     return sweeps.run(spec, tracking_uri=url, progress=False, out=io.StringIO()).sweep_id
+
+
+EVAL_CLASSES = ("background", "road", "<b>car</b>")
+EVAL_TRUE = (0, 0, 0, 0, 1, 1, 1, 2, 2, 2)
+EVAL_PRED = (0, 0, 0, 1, 1, 1, 2, 2, 2, 0)
+
+
+def _seed_evaluation(url: str, run_id: str) -> None:
+    """A classification report on ``run_id``, logged through the fluent verb."""
+    before = runbase.get_tracking_uri()
+    runbase.set_tracking_uri(url)
+    try:
+        runbase.log_classification_report(
+            EVAL_TRUE, EVAL_PRED, class_names=EVAL_CLASSES, prefix="val/", run_id=run_id
+        )
+    finally:
+        runbase.set_tracking_uri(before)
 
 
 def seed(url: str, spool_dir: Path) -> Seeded:
@@ -146,7 +164,9 @@ def seed(url: str, spool_dir: Path) -> Seeded:
         client.log_params(run, {"hidden": 32 * (j + 1)})
         client.log_metric(run, "val_accuracy", 0.9 + j / 100, step=0)
         client.set_terminated(run)
+        seeded.evaluated_id = seeded.evaluated_id or run
     client.close()
+    _seed_evaluation(url, seeded.evaluated_id)
 
     best = seeded.best_child
     with httpx.Client(base_url=f"{url}/api/2.0/mlflow", timeout=30) as http:

@@ -12,7 +12,7 @@ import numpy as np
 
 import runbase
 from ui.pagetools import painted
-from ui.seed import EPOCHS, IMAGE_STEPS, XSS_NAME, Seeded
+from ui.seed import EPOCHS, EVAL_CLASSES, EVAL_PRED, EVAL_TRUE, IMAGE_STEPS, XSS_NAME, Seeded
 
 
 def _rows(page: Any) -> list[str]:
@@ -305,3 +305,33 @@ def test_missing_route_shows_a_page(page: Any, seeded: Seeded) -> None:
     page.goto(f"{seeded.url}/#/no/such/page")
     assert "Not found" in page.locator("main").inner_text()
     assert httpx.get(f"{seeded.url}/").headers["content-security-policy"].startswith("default-src")
+
+
+def test_run_page_evaluation_tab(page: Any, seeded: Seeded, screenshots: Path) -> None:
+    page.goto(f"{seeded.url}/#/runs/{seeded.evaluated_id}?tab=evaluation")
+    panel = page.locator(".evaluation[data-path='evaluation/val_confusion_matrix.json']")
+    panel.wait_for()
+    assert panel.locator(".accuracy").inner_text() == "0.7"  # 7 of the 10 samples
+    rows = panel.locator("table.per-class tbody tr")
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.class)") == [
+        *EVAL_CLASSES,
+        "macro avg",
+        "weighted avg",
+    ]
+    road = panel.locator("table.per-class tr[data-class='road'] td")
+    assert [road.nth(i).inner_text() for i in range(1, 5)] == ["0.6667", "0.6667", "0.6667", "3"]
+    cells = panel.locator("table.confusion tbody tr")
+    counts = cells.evaluate_all(
+        "rs => rs.map(r => [...r.querySelectorAll('td')].map(c => c.textContent))"
+    )
+    expected = np.zeros((3, 3), dtype=int)
+    for t, p in zip(EVAL_TRUE, EVAL_PRED, strict=True):
+        expected[t, p] += 1
+    assert counts == [[str(v) for v in row] for row in expected.tolist()]
+    assert "<b>car</b>" in panel.locator("table.confusion thead").inner_text()  # as text
+    assert panel.locator("table.confusion b").count() == 0
+    page.screenshot(path=screenshots / "run-evaluation.png", full_page=True)
+    panel.locator("input.normalize").check()
+    page.wait_for_function(
+        "() => document.querySelector('table.confusion tbody td').textContent === '0.75'"
+    )

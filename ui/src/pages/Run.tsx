@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, SWEEP_TAGS, type RunDetail, type Summary } from "../api";
 import { Artifacts } from "../components/Artifacts";
+import { Evaluation, evaluationPaths } from "../components/Evaluation";
 import { Images } from "../components/Images";
 import { MetricCharts } from "../components/MetricCharts";
 import { Status } from "../components/Status";
@@ -17,6 +18,7 @@ const TABS = [
   ["charts", "Charts"],
   ["system", "System metrics"],
   ["images", "Images"],
+  ["evaluation", "Evaluation"],
   ["artifacts", "Artifacts"],
   ["models", "Models"],
 ] as const;
@@ -121,6 +123,7 @@ function RunPage({ args, params }: ViewProps) {
   const systemTags = Object.fromEntries(Object.entries(tags).filter(([k]) => k.startsWith("mlflow.")));
   const inputs = detail.run.inputs?.dataset_inputs ?? [];
   const sweepId = tags[SWEEP_TAGS.id];
+  const evaluations = evaluationPaths(tags);
 
   return (
     <div class="page run-page">
@@ -170,7 +173,13 @@ function RunPage({ args, params }: ViewProps) {
             onClick={() => updateParams({ tab: id === "overview" ? null : id }, false)}
           >
             {label}
-            {id === "charts" ? ` (${metricKeys.length})` : id === "system" ? ` (${systemKeys.length})` : ""}
+            {id === "charts"
+              ? ` (${metricKeys.length})`
+              : id === "system"
+                ? ` (${systemKeys.length})`
+                : id === "evaluation"
+                  ? ` (${evaluations.length})`
+                  : ""}
           </button>
         ))}
       </nav>
@@ -218,6 +227,7 @@ function RunPage({ args, params }: ViewProps) {
         <MetricCharts runId={runId} keys={systemKeys} version={version} emptyText="No system metrics (keys system/...) logged." />
       )}
       {tab === "images" && <Images runId={runId} version={version} />}
+      {tab === "evaluation" && <Evaluation runId={runId} paths={evaluations} version={version} />}
       {tab === "artifacts" && <Artifacts runId={runId} version={version} />}
       {tab === "models" && (
         <div>
