@@ -344,3 +344,12 @@ def _register_sweeps() -> None:
 
 
 _register_sweeps()
+
+
+def _register_import() -> None:
+    from runbase._cli_import import import_group
+
+    main.add_command(import_group)
+
+
+_register_import()
