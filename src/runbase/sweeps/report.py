@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from runbase.client import Client
 
-__all__ = ["report", "should_prune", "trial_params"]
+__all__ = ["report", "should_prune", "sweep_metric", "trial_params"]
 
 #: Set by the agent on a trial's run when its pruner decides to stop it.
 PRUNE_TAG: Final = "runbase.sweep.prune"
@@ -43,6 +43,8 @@ _local = threading.local()
 
 
 class _Context(Protocol):
+    metric: str
+
     def report(self, value: float, step: int) -> None: ...
     def should_prune(self) -> bool: ...
     @property
@@ -146,7 +148,7 @@ def report(value: float, step: int, key: str | None = None) -> None:
     """Report the sweep's metric at a training step (an epoch): the pruner judges the trial on
     these. Outside a sweep, log it as metric ``key`` (default ``objective``) of the active run."""
     context = _context()
-    if context is None or (key is not None and key != getattr(context, "metric", key)):
+    if context is None or (key is not None and key != context.metric):
         from runbase import _fluent
 
         _fluent.log_metric(key or "objective", value, step=step)
@@ -158,6 +160,12 @@ def should_prune() -> bool:
     """Whether the sweep's pruner wants this trial stopped now; always False outside a sweep."""
     context = _context()
     return False if context is None else context.should_prune()
+
+
+def sweep_metric() -> str | None:
+    """The name of the metric the current trial is judged on, or None outside a sweep."""
+    context = _context()
+    return None if context is None else context.metric
 
 
 def trial_params() -> dict[str, Any]:
