@@ -128,5 +128,6 @@ SECTIONS = (
     "Client, embedded SQLite store",
     "Sweeps, embedded SQLite store",
     "Server over HTTP",
+    "Concurrency",
     "Footprint",
 )

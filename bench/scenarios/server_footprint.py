@@ -1,11 +1,15 @@
 """The server's own cost: time to start and memory held, with four workers, after the search
-load of ``server_search``."""
+load of ``server_search``, and while and after it ingests a wide sweep (``wide_sweep``'s runs)
+from several clients."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+from pathlib import Path
 
-from scenarios import _servers, server_search
+from scenarios import _parallel, _servers, server_search, wide_sweep
 from scenarios._spec import Case, Figure, Result, Scenario, Tool
 
 #: Client threads searching at once, and searches each: several connections, so that the
@@ -54,9 +58,132 @@ def server_footprint(server: Tool, runs: int, workers: int) -> Result:
     }
 
 
+# -- memory under a wide sweep ----------------------------------------------------------------
+#: Seconds between two looks at the server's memory while it ingests.
+SAMPLE_EVERY = 0.5
+
+
+def sweep_client(url: str, experiment_id: str, first: int, runs: int, steps: int) -> Result:
+    """One client process of MLflow's client logging runs of the wide sweep as a training
+    script's fluent calls reach a server: ``create_run``, its params in one ``log_batch``, one
+    ``log_batch`` of 50 metrics per step, ``set_terminated``."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    client = mlflow.MlflowClient(tracking_uri=url)
+    start = _parallel.ready()
+    for run in range(first, first + runs):
+        run_id = client.create_run(experiment_id, run_name=f"trial-{run:05d}").info.run_id
+        params = [Param(k, str(v)) for k, v in wide_sweep.params_of(run).items()]
+        client.log_batch(run_id, params=params)
+        for step in range(steps):
+            stamp = int(time.time() * 1000)
+            values = wide_sweep.metrics_of(run, step).items()
+            client.log_batch(run_id, metrics=[Metric(k, v, stamp, step) for k, v in values])
+        client.set_terminated(run_id)
+    return {"start": start, "end": _parallel.clock()}
+
+
+def server_sweep_memory(server: Tool, runs: int, steps: int, clients: int, workers: int) -> Result:
+    """Start the server, let ``clients`` processes of MLflow's client log ``runs`` runs of the
+    wide sweep (MLflow's interpreter for both servers), sampling the memory of the server's
+    processes meanwhile; then read it again once the server is quiet."""
+    import mlflow
+
+    experiment_id = _servers.prepare(server)
+    with _servers.serve(server, workers) as srv:
+        idle = _servers.memory(srv)
+        share = [runs // clients + (1 if n < runs % clients else 0) for n in range(clients)]
+        firsts = [sum(share[:n]) for n in range(clients)]
+        params = [
+            {"url": srv.url, "experiment_id": experiment_id, "first": f, "runs": r, "steps": steps}
+            for f, r in zip(firsts, share, strict=True)
+        ]
+        samples: list[tuple[float, float]] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(SAMPLE_EVERY):
+                samples.append(_group_memory(srv.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            results = _parallel.run("mlflow", __name__, "sweep_client", params)
+        finally:
+            done.set()
+            sampler.join()
+        client = mlflow.MlflowClient(tracking_uri=srv.url)
+        found = client.search_runs([experiment_id], max_results=runs + 1)
+        _servers.check(len(found) == runs, f"{server} server has {len(found)} runs, not {runs}")
+        last = client.get_metric_history(found[0].info.run_id, wide_sweep.METRIC_KEYS[-1])
+        _servers.check(len(last) == steps, f"{server} server stored {len(last)} of {steps} points")
+        after = _servers.memory(srv)
+    _servers.check(bool(samples), "no memory sample was taken during the ingest")
+    seconds = _parallel.span(results)
+    return {
+        "value": max(rss for rss, _ in samples),
+        "peak_pss_mib": max(pss for _, pss in samples),
+        "rss_mib": after["rss_mib"],
+        "pss_mib": after["pss_mib"],
+        "processes": after["processes"],
+        "idle_rss_mib": idle["rss_mib"],
+        "ingest_s": seconds,
+        "points_per_s": runs * steps * wide_sweep.METRICS / seconds,
+        "samples": len(samples),
+        **_servers.timings(srv),
+    }
+
+
+def _group_memory(pgid: int) -> tuple[float, float]:
+    """RSS and PSS (MiB) summed over the processes of a process group, from ``/proc`` (this
+    runs in MLflow's interpreter, which has no psutil; the figures are the same)."""
+    rss = pss = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
+                continue
+            rollup = Path(entry.path, "smaps_rollup").read_text()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        for line in rollup.splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("Rss", "Pss"):
+                kib = int(rest.split()[0])
+                if name == "Rss":
+                    rss += kib
+                else:
+                    pss += kib
+    return rss / 1024, pss / 1024
+
+
 _W = _servers.WORKERS
 _PARAMS = {"runs": server_search.RUNS, "workers": _W}
 _QUICK = {"runs": server_search.QUICK_RUNS}
+
+
+SWEEP_RUNS = 40
+SWEEP_QUICK_RUNS = 8
+SWEEP_CLIENTS = 4
+
+
+def _sweep_case(tool: Tool) -> Case:
+    return Case(
+        tool,
+        "server_sweep_memory",
+        {
+            "server": tool,
+            "runs": SWEEP_RUNS,
+            "steps": wide_sweep.STEPS,
+            "clients": SWEEP_CLIENTS,
+            "workers": _W,
+        },
+        quick={"runs": SWEEP_QUICK_RUNS},
+        interpreter="mlflow" if tool == "runbase" else None,
+    )
 
 
 def _case(tool: Tool) -> Case:
@@ -88,7 +215,17 @@ SCENARIO = Scenario(
         "sum is what the tree holds). Listed below: memory before the load, the number of "
         "processes, and `quiet_s`, the seconds from `/health` until the server was quiet "
         "(MLflow's other workers, job runner and job consumers were still starting). One run "
-        "per tool, as for the search."
+        "per tool, as for the search. The last three rows: a server started fresh on an empty "
+        f"store ingests {SWEEP_RUNS} runs ({SWEEP_QUICK_RUNS} with `--quick`) of the wide sweep "
+        f"({wide_sweep.PARAMS} params, {wide_sweep.METRICS} metrics × {wide_sweep.STEPS} "
+        f"steps each) from {SWEEP_CLIENTS} processes of MLflow's client at once (MLflow's "
+        "interpreter for both servers), as a training script's fluent calls reach a server: "
+        "`create_run`, the params in one `log_batch`, one `log_batch` of 50 metrics per step, "
+        "`set_terminated`. Meanwhile the memory of the server's processes is summed every "
+        f"{SAMPLE_EVERY} s from `/proc` (`smaps_rollup`): the peak RSS is a row, the peak PSS "
+        "is listed below; after the ingest, once the server is quiet, RSS and PSS as above. "
+        "The runs and the points of one are counted afterwards; `points_per_s` is the ingest "
+        "rate, `idle_rss_mib` the memory before."
     ),
     figures=(
         Figure("start-up until `/health` answers", "s", "lower", _case("runbase"), _case("mlflow")),
@@ -108,6 +245,30 @@ SCENARIO = Scenario(
             _case("mlflow"),
             field="pss_mib",
         ),
+        Figure(
+            "memory while ingesting a wide sweep, peak RSS summed over the processes",
+            "MiB",
+            "lower",
+            _sweep_case("runbase"),
+            _sweep_case("mlflow"),
+        ),
+        Figure(
+            "memory after ingesting a wide sweep, RSS summed over the processes",
+            "MiB",
+            "lower",
+            _sweep_case("runbase"),
+            _sweep_case("mlflow"),
+            field="rss_mib",
+        ),
+        Figure(
+            "memory after ingesting a wide sweep, PSS summed over the processes",
+            "MiB",
+            "lower",
+            _sweep_case("runbase"),
+            _sweep_case("mlflow"),
+            field="pss_mib",
+        ),
     ),
     repeats=1,
+    timeout=1_200.0,
 )
