@@ -74,6 +74,7 @@ FORBIDDEN = {
     ),
     # The importer reads a source and writes through a client, like any training script.
     "runbase.mlflow_import": ("runbase.server", "runbase.cli", "runbase._fluent", "runbase.sweeps"),
+    "runbase._gc": ("runbase.client", "runbase._fluent", "runbase.server", "runbase.sweeps"),
     "runbase.integrations": ("runbase.server", "runbase.cli", "runbase.store.sql"),
     "runbase.evaluation": ("runbase.server", "runbase.cli", "runbase.sweeps", "runbase.store"),
     # The read side of sweeps (what the server uses) needs only a store.

@@ -346,6 +346,44 @@ def _register_sweeps() -> None:
 _register_sweeps()
 
 
+@main.command("gc")
+@click.option("--tracking-uri", envvar="RUNBASE_TRACKING_URI", help=_URI_HELP)
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    help="Only runs deleted more than AGE ago: 30d, 12h, 90m, 45s, 2w [default: every deleted run]",
+)
+@click.option("--run-id", "run_ids", multiple=True, help="Only this deleted run; repeatable.")
+@click.option("--dry-run", is_flag=True, help="List what would be purged; change nothing.")
+def gc(
+    tracking_uri: str | None, older_than: str | None, run_ids: tuple[str, ...], dry_run: bool
+) -> None:
+    """Purge deleted runs for good: their artifacts, then everything the store holds of them.
+
+    Deleting a run only marks it (it can be restored); gc frees the space. A run whose
+    artifacts cannot be removed is kept and reported; run gc again to retry."""
+    from runbase import _gc
+    from runbase.client import default_tracking_uri
+
+    uri = tracking_uri or default_tracking_uri()
+    age = None if older_than is None else _gc.parse_age(older_than)
+    store = _open(uri)
+    try:
+        summary = _gc.collect(
+            store,
+            uri,
+            older_than=age,
+            run_ids=list(run_ids) or None,
+            dry_run=dry_run,
+            say=click.echo,
+        )
+    finally:
+        store.close()
+    click.echo(summary.text())
+    if summary.kept:
+        raise SystemExit(1)
+
+
 def _register_import() -> None:
     from runbase._cli_import import import_group
 

@@ -175,6 +175,15 @@ def _restore_run(store: Store, p: Mapping[str, str], _q: QueryParams, _b: None) 
     return _EMPTY
 
 
+def _deleted_runs(store: Store, _p: Mapping[str, str], q: QueryParams, _b: None) -> Any:
+    return w.DeletedRunsBody(store.deleted_runs(_int(q, "deleted_before")))
+
+
+def _purge_run(store: Store, p: Mapping[str, str], _q: QueryParams, _b: None) -> Any:
+    store.purge_run(p["run_id"])
+    return _EMPTY
+
+
 def _delete_tag(store: Store, p: Mapping[str, str], q: QueryParams, _b: None) -> Any:
     store.delete_tag(p["run_id"], _required(q, "key"))
     return _EMPTY
@@ -342,6 +351,20 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     ),
     Endpoint("DELETE", "/runs/{run_id}", "Delete a run (restorable)", _delete_run),
     Endpoint("POST", "/runs/{run_id}/restore", "Restore a deleted run", _restore_run),
+    Endpoint(
+        "POST",
+        "/runs/{run_id}/purge",
+        "Remove a deleted run for good (its artifacts are the caller's to remove first)",
+        _purge_run,
+    ),
+    Endpoint(
+        "GET",
+        "/deleted-runs",
+        "Deleted runs of every experiment, oldest deletion first",
+        _deleted_runs,
+        response=w.DeletedRunsBody,
+        query=(QueryParam("deleted_before", "integer", "Only runs deleted before this time (ms)"),),
+    ),
     Endpoint(
         "DELETE",
         "/runs/{run_id}/tags",

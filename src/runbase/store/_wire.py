@@ -30,7 +30,7 @@ from runbase.entities import (
 )
 from runbase.errors import AlreadyExistsError, InvalidInputError, NotFoundError, RunbaseError
 from runbase.store import _downsample
-from runbase.store.base import ExperimentSummary, MetricColumns, RunPage, RunWrite
+from runbase.store.base import DeletedRun, ExperimentSummary, MetricColumns, RunPage, RunWrite
 
 #: A float that survives JSON: a number, or a string naming a non-finite value.
 WireFloat: TypeAlias = float | Literal["NaN", "Infinity", "-Infinity"]
@@ -224,6 +224,10 @@ class RunBody(_Body):
     info: RunInfo
     data: RunDataBody
     inputs: RunInputs = msgspec.field(default_factory=RunInputs)
+
+
+class DeletedRunsBody(_Body):
+    runs: list[DeletedRun]
 
 
 class RunPageBody(_Body):

@@ -26,6 +26,8 @@ Contract
   at all, so a batch retried after a lost answer, replayed from a spool or sent by two replicas is
   stored exactly once. The id is only recorded when the write succeeds.
 * **Logging to a deleted run** raises InvalidInputError; finished runs still accept data.
+* **Purging** removes a deleted run for good, with everything the store holds of it; the run's
+  artifacts are not the store's, so whoever purges removes them first (``runbase gc``).
 * **Journals** (what sweep agents coordinate through) are named append-only lists of text
   entries. Entries are numbered 0, 1, 2, … per journal with no gap, in commit order: a reader
   that has seen entry ``n`` has seen every entry before it, whoever appended them. An append is
@@ -64,6 +66,7 @@ from runbase.errors import InvalidInputError, RunbaseError, StoreError
 
 __all__ = [
     "PARENT_RUN_TAG",
+    "DeletedRun",
     "ExperimentSummary",
     "MetricColumns",
     "RunKeys",
@@ -155,6 +158,16 @@ class ExperimentSummary(msgspec.Struct, frozen=True):
     experiment: Experiment
     run_count: int
     last_activity: int | None
+
+
+class DeletedRun(msgspec.Struct, frozen=True):
+    """A run in the deleted stage, as garbage collection needs it."""
+
+    run_id: str
+    experiment_id: str
+    artifact_uri: str
+    #: When it was deleted (ms since the epoch; None for runs deleted before it was recorded).
+    deleted_time: int | None
 
 
 class RunKeys(msgspec.Struct, frozen=True):
@@ -280,6 +293,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def delete_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def deleted_runs(self, deleted_before: int | None = None) -> list[DeletedRun]:
+        """Every deleted run of every experiment, deleted before ``deleted_before`` (ms since
+        the epoch; None: all), oldest deletion first."""
+
+    @abc.abstractmethod
+    def purge_run(self, run_id: str) -> None:
+        """Remove a deleted run for good: its params, tags, metrics, inputs and outputs go with
+        it. InvalidInputError when the run is not deleted; NotFoundError when unknown."""
 
     @abc.abstractmethod
     def restore_run(self, run_id: str) -> None: ...

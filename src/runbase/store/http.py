@@ -38,6 +38,7 @@ from runbase.store import _wire as w
 from runbase.store.base import (
     MAX_JOURNAL_BATCH,
     RUN_KEYS_SAMPLE,
+    DeletedRun,
     ExperimentSummary,
     Lease,
     MetricColumns,
@@ -197,6 +198,13 @@ class HttpStore(Store):
 
     def restore_run(self, run_id: str) -> None:
         self._call("POST", f"/runs/{_segment(run_id)}/restore", dict)
+
+    def deleted_runs(self, deleted_before: int | None = None) -> list[DeletedRun]:
+        query = {} if deleted_before is None else {"deleted_before": str(deleted_before)}
+        return self._call("GET", "/deleted-runs", w.DeletedRunsBody, params=query).runs
+
+    def purge_run(self, run_id: str) -> None:
+        self._call("POST", f"/runs/{_segment(run_id)}/purge", dict)
 
     def search_runs(
         self,

@@ -36,6 +36,7 @@ from runbase.store.base import (
     DEFAULT_EXPERIMENT_NAME,
     MAX_JOURNAL_BATCH,
     RUN_KEYS_SAMPLE,
+    DeletedRun,
     ExperimentSummary,
     Lease,
     MetricColumns,
@@ -48,7 +49,7 @@ from runbase.store.base import (
     validate_name,
     validate_ttl,
 )
-from runbase.store.sql import _coordination, _metrics, _overview, _search
+from runbase.store.sql import _coordination, _metrics, _overview, _purge, _search
 from runbase.store.sql._engine import create_engines, ensure_schema
 from runbase.store.sql._models import SqlModelStore
 from runbase.store.sql._schema import (
@@ -439,6 +440,14 @@ class SqlStore(Store):
 
     def restore_run(self, run_id: str) -> None:
         self._set_run_stage(run_id, LifecycleStage.ACTIVE)
+
+    def deleted_runs(self, deleted_before: int | None = None) -> list[DeletedRun]:
+        with self._read() as conn:
+            return _purge.deleted_runs(conn, deleted_before)
+
+    def purge_run(self, run_id: str) -> None:
+        with self._write() as conn:
+            _purge.purge_run(conn, _run_uuid(run_id), run_id)
 
     def _run_pk(self, conn: sa.Connection, run_id: str) -> int:
         run_pk: int | None = conn.execute(
