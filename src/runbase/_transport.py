@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import socket
 import threading
@@ -34,6 +35,10 @@ from runbase.errors import (
 
 __all__ = ["Transport", "error_for_code", "error_from_response"]
 
+#: The token sent to a server that requires one (``runbase server --auth-tokens-file``);
+#: MLflow's variable is honoured too, so one setting serves both clients.
+TOKEN_ENV: Final = "RUNBASE_TRACKING_TOKEN"
+MLFLOW_TOKEN_ENV: Final = "MLFLOW_TRACKING_TOKEN"
 #: Request bodies larger than this are gzip-compressed.
 GZIP_MIN_BYTES: Final = 32 * 1024
 
@@ -96,9 +101,13 @@ class Transport:
             transport = httpx.HTTPTransport(
                 socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
             )
+        all_headers = dict(headers or {})
+        token = os.environ.get(TOKEN_ENV) or os.environ.get(MLFLOW_TOKEN_ENV)
+        if token and not any(k.lower() == "authorization" for k in all_headers):
+            all_headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            headers=dict(headers or {}),
+            headers=all_headers,
             transport=transport,
             follow_redirects=False,
         )

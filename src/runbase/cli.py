@@ -295,6 +295,14 @@ def db_upgrade(tracking_uri: str | None) -> None:
     type=click.IntRange(1),
     help="Worker processes; each opens its own connections to the store.",
 )
+@click.option(
+    "--auth-tokens-file",
+    envvar="RUNBASE_SERVER_AUTH_TOKENS_FILE",
+    type=click.Path(dir_okay=False),
+    help="Require a token on every route but /health: a file with one token per line (16+ "
+    "characters). Clients send it as 'Authorization: Bearer' (RUNBASE_TRACKING_TOKEN, "
+    "MLFLOW_TRACKING_TOKEN) or as the HTTP Basic password [env: RUNBASE_SERVER_AUTH_TOKENS_FILE]",
+)
 def server(
     backend_store_uri: str | None,
     artifacts_destination: str,
@@ -302,9 +310,11 @@ def server(
     host: str,
     port: int,
     workers: int,
+    auth_tokens_file: str | None,
 ) -> None:
     """Serve MLflow's REST API (the mlflow client logs to it), its artifact proxy, runbase's
-    own API and the web UI (at /), over one store."""
+    own API and the web UI (at /), over one store. Without --auth-tokens-file anyone who
+    reaches the port can read and write: keep --host on 127.0.0.1 or a trusted network."""
     import os
 
     import uvicorn
@@ -321,6 +331,13 @@ def server(
     os.environ[app.ENV_BACKEND_STORE_URI] = store_uri
     os.environ[app.ENV_ARTIFACTS_DESTINATION] = artifacts_destination
     os.environ[app.ENV_SERVE_ARTIFACTS] = "true" if serve_artifacts else "false"
+    if auth_tokens_file:
+        from runbase.server._auth import read_tokens
+
+        read_tokens(auth_tokens_file)  # a missing or weak tokens file fails here, once
+        os.environ[app.ENV_AUTH_TOKENS_FILE] = os.path.abspath(auth_tokens_file)
+    else:
+        os.environ.pop(app.ENV_AUTH_TOKENS_FILE, None)
     uvicorn.run(
         "runbase.server.app:app_from_env", factory=True, host=host, port=port, workers=workers
     )

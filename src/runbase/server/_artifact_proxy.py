@@ -69,7 +69,9 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         return await _guarded(ctx, request, _list)
 
     async def one_file(request: Request) -> Response:
-        handler: _Handler = {"GET": _download, "PUT": _upload, "DELETE": _delete}[request.method]
+        # Starlette answers HEAD on every GET route: the download's headers, without its body.
+        methods: dict[str, _Handler] = {"GET": _download, "HEAD": _download}
+        handler = {**methods, "PUT": _upload, "DELETE": _delete}[request.method]
         return await _guarded(ctx, request, handler)
 
     return [

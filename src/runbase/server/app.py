@@ -12,6 +12,8 @@ Routes::
     /api/v1/...                                    runbase's native API
     /, /assets/...                                 the web UI (``_ui_static``)
 
+With auth tokens (``_auth``), every route but ``/health`` needs one.
+
 The application keeps no state beyond its :class:`ServerContext`, so several worker processes (or
 replicas behind a load balancer) can serve one PostgreSQL database. ``app_from_env`` is the factory
 each uvicorn worker calls.
@@ -21,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -44,6 +47,7 @@ from runbase.server import (
     _ui_api,
     _ui_static,
 )
+from runbase.server._auth import TokenAuth, read_tokens
 from runbase.server._context import ServerContext
 from runbase.server._wire import Endpoints, error_response, internal_error_response, json_response
 from runbase.store import Store, open_store
@@ -58,6 +62,7 @@ PROXY_ARTIFACT_ROOT: Final = f"{_artifact_proxy.PROXY_SCHEME}:/"
 ENV_BACKEND_STORE_URI: Final = "RUNBASE_SERVER_BACKEND_STORE_URI"
 ENV_ARTIFACTS_DESTINATION: Final = "RUNBASE_SERVER_ARTIFACTS_DESTINATION"
 ENV_SERVE_ARTIFACTS: Final = "RUNBASE_SERVER_SERVE_ARTIFACTS"
+ENV_AUTH_TOKENS_FILE: Final = "RUNBASE_SERVER_AUTH_TOKENS_FILE"
 
 #: The API modules mounted under MLflow's prefixes.
 MLFLOW_ENDPOINTS: Final[tuple[Endpoints, ...]] = (
@@ -70,7 +75,11 @@ MLFLOW_ENDPOINTS: Final[tuple[Endpoints, ...]] = (
 
 
 def create_app(
-    backend_store_uri: str, artifacts_destination: str, *, serve_artifacts: bool = True
+    backend_store_uri: str,
+    artifacts_destination: str,
+    *,
+    serve_artifacts: bool = True,
+    auth_tokens: Sequence[str] | None = None,
 ) -> Starlette:
     """The server over the store ``backend_store_uri``, keeping artifacts in
     ``artifacts_destination`` (a local path or ``file://`` URI).
@@ -78,12 +87,14 @@ def create_app(
     With ``serve_artifacts`` (the default, as in ``mlflow server``) experiments get
     ``mlflow-artifacts:/<id>`` locations and clients send their files through the server.
     Without it, the destination itself becomes the artifact root that clients write to directly,
-    and the proxy routes answer 503.
+    and the proxy routes answer 503. With ``auth_tokens``, every request but ``/health`` must
+    carry one of them (see ``_auth``).
     """
     artifacts = get_artifact_repository(artifacts_destination)
     store = _open_store(backend_store_uri, artifacts_destination, serve_artifacts)
     return build_app(
-        ServerContext(store=store, artifacts=artifacts, serve_artifacts=serve_artifacts)
+        ServerContext(store=store, artifacts=artifacts, serve_artifacts=serve_artifacts),
+        auth_tokens=auth_tokens,
     )
 
 
@@ -103,17 +114,25 @@ def _open_store(backend_store_uri: str, artifacts_destination: str, serve_artifa
 
 def app_from_env() -> Starlette:
     """The uvicorn factory: ``create_app`` configured by ``RUNBASE_SERVER_*`` variables."""
+    tokens_file = os.environ.get(ENV_AUTH_TOKENS_FILE)
     return create_app(
         os.environ[ENV_BACKEND_STORE_URI],
         os.environ[ENV_ARTIFACTS_DESTINATION],
         serve_artifacts=os.environ.get(ENV_SERVE_ARTIFACTS, "true") == "true",
+        auth_tokens=read_tokens(tokens_file) if tokens_file else None,
     )
 
 
-def build_app(ctx: ServerContext, *, ui_dist: Path | None = None) -> Starlette:
+def build_app(
+    ctx: ServerContext,
+    *,
+    ui_dist: Path | None = None,
+    auth_tokens: Sequence[str] | None = None,
+) -> Starlette:
     """The application over an existing context; the store is closed when the app shuts down.
 
-    ``ui_dist`` is the compiled web UI to serve at ``/`` (default: the one in the package)."""
+    ``ui_dist`` is the compiled web UI to serve at ``/`` (default: the one in the package);
+    ``auth_tokens`` turns on token authentication for every route but ``/health``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -141,8 +160,10 @@ def build_app(ctx: ServerContext, *, ui_dist: Path | None = None) -> Starlette:
         Mount("/api/v1", routes=_native.routes(ctx)),
         *_ui_static.routes(ui_dist or _ui_static.UI_DIST),
     ]
+    middleware = [Middleware(TokenAuth, tokens=list(auth_tokens))] if auth_tokens else []
     return Starlette(
         routes=routes,
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
         lifespan=lifespan,
     )
