@@ -18,10 +18,13 @@ THREADS = 8
 SEARCHES_PER_THREAD = 2
 
 
-def server_footprint(server: Tool, runs: int, workers: int) -> Result:
+def server_footprint(
+    server: Tool, runs: int, workers: int, sweep_runs: int, steps: int, clients: int
+) -> Result:
     """Start the server on the store of ``server_search`` (built first, untimed), time it until
     ``/health`` answers, then search from ``THREADS`` threads with MLflow's client and read the
-    memory of the server's process tree once it is quiet again."""
+    memory of the server's process tree once it is quiet again; then let it ingest
+    ``sweep_runs`` runs of the wide sweep (see :func:`ingest_sweep`)."""
     import mlflow
 
     built = server_search.build(server, runs)
@@ -46,6 +49,7 @@ def server_footprint(server: Tool, runs: int, workers: int) -> Result:
         if errors:
             raise errors[0]
         loaded = _servers.memory(srv)
+        sweep = ingest_sweep(srv, built["experiment_id"], sweep_runs, steps, clients)
     return {
         "value": srv.startup_s,
         "rss_mib": loaded["rss_mib"],
@@ -54,6 +58,7 @@ def server_footprint(server: Tool, runs: int, workers: int) -> Result:
         "idle_rss_mib": idle["rss_mib"],
         "idle_pss_mib": idle["pss_mib"],
         "quiet_after_load_s": loaded["quiet_s"],
+        **sweep,
         **_servers.timings(srv),
     }
 
@@ -84,54 +89,47 @@ def sweep_client(url: str, experiment_id: str, first: int, runs: int, steps: int
     return {"start": start, "end": _parallel.clock()}
 
 
-def server_sweep_memory(server: Tool, runs: int, steps: int, clients: int, workers: int) -> Result:
-    """Start the server, let ``clients`` processes of MLflow's client log ``runs`` runs of the
-    wide sweep (MLflow's interpreter for both servers), sampling the memory of the server's
-    processes meanwhile; then read it again once the server is quiet."""
+def ingest_sweep(
+    srv: _servers.Server, experiment_id: str, runs: int, steps: int, clients: int
+) -> Result:
+    """``clients`` processes of MLflow's client log ``runs`` runs of the wide sweep into the
+    server (MLflow's interpreter for both servers), while the memory of the server's processes
+    is sampled; then it is read again once the server is quiet, and the runs are checked."""
     import mlflow
 
-    experiment_id = _servers.prepare(server)
-    with _servers.serve(server, workers) as srv:
-        idle = _servers.memory(srv)
-        share = [runs // clients + (1 if n < runs % clients else 0) for n in range(clients)]
-        firsts = [sum(share[:n]) for n in range(clients)]
-        params = [
-            {"url": srv.url, "experiment_id": experiment_id, "first": f, "runs": r, "steps": steps}
-            for f, r in zip(firsts, share, strict=True)
-        ]
-        samples: list[tuple[float, float]] = []
-        done = threading.Event()
+    share = [runs // clients + (1 if n < runs % clients else 0) for n in range(clients)]
+    base = {"url": srv.url, "experiment_id": experiment_id, "steps": steps}
+    params = [{**base, "first": sum(share[:n]), "runs": count} for n, count in enumerate(share)]
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
 
-        def sample() -> None:
-            while not done.wait(SAMPLE_EVERY):
-                samples.append(_group_memory(srv.pid))
+    def sample() -> None:
+        while not done.wait(SAMPLE_EVERY):
+            samples.append(_group_memory(srv.pid))
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            results = _parallel.run("mlflow", __name__, "sweep_client", params)
-        finally:
-            done.set()
-            sampler.join()
-        client = mlflow.MlflowClient(tracking_uri=srv.url)
-        found = client.search_runs([experiment_id], max_results=runs + 1)
-        _servers.check(len(found) == runs, f"{server} server has {len(found)} runs, not {runs}")
-        last = client.get_metric_history(found[0].info.run_id, wide_sweep.METRIC_KEYS[-1])
-        _servers.check(len(last) == steps, f"{server} server stored {len(last)} of {steps} points")
-        after = _servers.memory(srv)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        results = _parallel.run("mlflow", __name__, "sweep_client", params)
+    finally:
+        done.set()
+        sampler.join()
     _servers.check(bool(samples), "no memory sample was taken during the ingest")
+    client = mlflow.MlflowClient(tracking_uri=srv.url)
+    found = client.search_runs([experiment_id], "attributes.run_name LIKE 'trial-%'")
+    _servers.check(len(found) == runs, f"{srv.tool} server has {len(found)} sweep runs, not {runs}")
+    last = client.get_metric_history(found[0].info.run_id, wide_sweep.METRIC_KEYS[-1])
+    _servers.check(len(last) == steps, f"{srv.tool} server stored {len(last)} of {steps} points")
+    after = _servers.memory(srv)
     seconds = _parallel.span(results)
     return {
-        "value": max(rss for rss, _ in samples),
-        "peak_pss_mib": max(pss for _, pss in samples),
-        "rss_mib": after["rss_mib"],
-        "pss_mib": after["pss_mib"],
-        "processes": after["processes"],
-        "idle_rss_mib": idle["rss_mib"],
-        "ingest_s": seconds,
-        "points_per_s": runs * steps * wide_sweep.METRICS / seconds,
-        "samples": len(samples),
-        **_servers.timings(srv),
+        "sweep_peak_rss_mib": max(rss for rss, _ in samples),
+        "sweep_peak_pss_mib": max(pss for _, pss in samples),
+        "sweep_rss_mib": after["rss_mib"],
+        "sweep_pss_mib": after["pss_mib"],
+        "sweep_processes": after["processes"],
+        "sweep_ingest_s": seconds,
+        "sweep_points_per_s": runs * steps * wide_sweep.METRICS / seconds,
     }
 
 
@@ -161,29 +159,17 @@ def _group_memory(pgid: int) -> tuple[float, float]:
 
 
 _W = _servers.WORKERS
-_PARAMS = {"runs": server_search.RUNS, "workers": _W}
-_QUICK = {"runs": server_search.QUICK_RUNS}
-
-
-SWEEP_RUNS = 40
-SWEEP_QUICK_RUNS = 8
+SWEEP_RUNS = 20
+SWEEP_QUICK_RUNS = 4
 SWEEP_CLIENTS = 4
-
-
-def _sweep_case(tool: Tool) -> Case:
-    return Case(
-        tool,
-        "server_sweep_memory",
-        {
-            "server": tool,
-            "runs": SWEEP_RUNS,
-            "steps": wide_sweep.STEPS,
-            "clients": SWEEP_CLIENTS,
-            "workers": _W,
-        },
-        quick={"runs": SWEEP_QUICK_RUNS},
-        interpreter="mlflow" if tool == "runbase" else None,
-    )
+_PARAMS = {
+    "runs": server_search.RUNS,
+    "workers": _W,
+    "sweep_runs": SWEEP_RUNS,
+    "steps": wide_sweep.STEPS,
+    "clients": SWEEP_CLIENTS,
+}
+_QUICK = {"runs": server_search.QUICK_RUNS, "sweep_runs": SWEEP_QUICK_RUNS}
 
 
 def _case(tool: Tool) -> Case:
@@ -215,8 +201,8 @@ SCENARIO = Scenario(
         "sum is what the tree holds). Listed below: memory before the load, the number of "
         "processes, and `quiet_s`, the seconds from `/health` until the server was quiet "
         "(MLflow's other workers, job runner and job consumers were still starting). One run "
-        "per tool, as for the search. The last three rows: a server started fresh on an empty "
-        f"store ingests {SWEEP_RUNS} runs ({SWEEP_QUICK_RUNS} with `--quick`) of the wide sweep "
+        "per tool, as for the search. The last three rows: the same server then ingests "
+        f"{SWEEP_RUNS} runs ({SWEEP_QUICK_RUNS} with `--quick`) of the wide sweep "
         f"({wide_sweep.PARAMS} params, {wide_sweep.METRICS} metrics × {wide_sweep.STEPS} "
         f"steps each) from {SWEEP_CLIENTS} processes of MLflow's client at once (MLflow's "
         "interpreter for both servers), as a training script's fluent calls reach a server: "
@@ -224,8 +210,8 @@ SCENARIO = Scenario(
         "`set_terminated`. Meanwhile the memory of the server's processes is summed every "
         f"{SAMPLE_EVERY} s from `/proc` (`smaps_rollup`): the peak RSS is a row, the peak PSS "
         "is listed below; after the ingest, once the server is quiet, RSS and PSS as above. "
-        "The runs and the points of one are counted afterwards; `points_per_s` is the ingest "
-        "rate, `idle_rss_mib` the memory before."
+        "The runs and the points of one are counted afterwards; `sweep_points_per_s` is the "
+        "ingest rate."
     ),
     figures=(
         Figure("start-up until `/health` answers", "s", "lower", _case("runbase"), _case("mlflow")),
@@ -249,24 +235,25 @@ SCENARIO = Scenario(
             "memory while ingesting a wide sweep, peak RSS summed over the processes",
             "MiB",
             "lower",
-            _sweep_case("runbase"),
-            _sweep_case("mlflow"),
+            _case("runbase"),
+            _case("mlflow"),
+            field="sweep_peak_rss_mib",
         ),
         Figure(
             "memory after ingesting a wide sweep, RSS summed over the processes",
             "MiB",
             "lower",
-            _sweep_case("runbase"),
-            _sweep_case("mlflow"),
-            field="rss_mib",
+            _case("runbase"),
+            _case("mlflow"),
+            field="sweep_rss_mib",
         ),
         Figure(
             "memory after ingesting a wide sweep, PSS summed over the processes",
             "MiB",
             "lower",
-            _sweep_case("runbase"),
-            _sweep_case("mlflow"),
-            field="pss_mib",
+            _case("runbase"),
+            _case("mlflow"),
+            field="sweep_pss_mib",
         ),
     ),
     repeats=1,
