@@ -410,8 +410,7 @@ def test_relative_plain_path_is_made_absolute(
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("s3://bucket/path", r"scheme 's3' in 's3://bucket/path': supported are file:// URIs"),
-        ("gs://bucket", "scheme 'gs'"),
+        ("gs://bucket/path", r"scheme 'gs' in 'gs://bucket/path': supported are file:// URIs"),
         ("http://host/x", "scheme 'http'"),
         ("file://otherhost/x", "cannot name a host"),
         ("file:///a/b#frag", "no query or fragment"),

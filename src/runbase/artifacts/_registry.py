@@ -47,18 +47,26 @@ def _from_server(uri: str, tracking_uri: str | None) -> ArtifactRepository:
     return from_mlflow_artifacts_uri(uri, tracking_uri)
 
 
+def _s3(uri: str, _tracking_uri: str | None) -> ArtifactRepository:
+    from runbase.artifacts._s3 import S3ArtifactRepository
+
+    return S3ArtifactRepository(uri)
+
+
 #: URI scheme → the function that opens a repository for such a URI, given the URI and the
 #: tracking URI (which locates a server's artifact proxy). ``""`` is a plain local path. A new
-#: backend (``"s3"``) is one more entry here.
+#: backend is one more entry here.
 REPOSITORY_FACTORIES: Final[dict[str, Callable[[str, str | None], ArtifactRepository]]] = {
     "": _local_from_path,
     "file": _local_from_file_uri,
     "mlflow-artifacts": _from_server,
+    "s3": _s3,
 }
 
 
 def get_artifact_repository(uri: str, *, tracking_uri: str | None = None) -> ArtifactRepository:
-    """The repository for an artifact URI: ``file:///abs/path``, a plain local path, or
+    """The repository for an artifact URI: ``file:///abs/path``, a plain local path,
+    ``s3://bucket/prefix`` (S3 or an S3-compatible store, see ``runbase.artifacts._s3``), or
     ``mlflow-artifacts:/path`` on the tracking server ``tracking_uri`` (``http(s)://...``).
 
     Any other scheme raises :class:`~runbase.errors.InvalidInputError` naming the scheme and the
@@ -73,6 +81,7 @@ def get_artifact_repository(uri: str, *, tracking_uri: str | None = None) -> Art
     if factory is None:
         raise InvalidInputError(
             f"Unsupported artifact URI scheme {scheme!r} in {uri!r}: supported are file:// URIs "
-            "and plain local paths, and mlflow-artifacts: URIs through a tracking server"
+            "and plain local paths, s3://bucket/prefix, and mlflow-artifacts: URIs through a "
+            "tracking server"
         )
     return factory(uri, tracking_uri)

@@ -1,4 +1,4 @@
-"""The artifact repository contract: where a run's files live (a local folder, later S3...).
+"""The artifact repository contract: where a run's files live (a local folder, S3...).
 
 Contract
 --------
@@ -11,7 +11,7 @@ Contract
 * **Snapshots.** Listings return frozen :class:`FileInfo` values.
 * **Atomic writes.** A reader sees a file's old content or its new content, never a part:
   ``write_bytes``, ``log_artifact`` and ``open_writer`` write a temporary file next to the target
-  and rename it.
+  and rename it (on a file system), or upload the object whole (on S3, where a PUT replaces it).
 * **Streams.** ``open_writer`` and ``open_reader`` move a file of any size through a file object,
   so a server can proxy uploads and downloads without holding them in memory.
 * **Overwrites.** Writing a file that exists replaces it.
