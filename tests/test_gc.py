@@ -4,6 +4,7 @@ and through a live ``runbase server`` (artifacts behind its proxy)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,11 +13,14 @@ import runbase
 from runbase._gc import parse_age
 from runbase.cli import main
 from runbase.errors import InvalidInputError, NotFoundError
+from s3server import all_keys
 from server.live import run_server
 
 
-def _runs_with_artifacts(client: runbase.Client, tmp_path: Path) -> tuple[str, str]:
-    experiment = client.create_experiment("gc")
+def _runs_with_artifacts(
+    client: runbase.Client, tmp_path: Path, artifact_location: str | None = None
+) -> tuple[str, str]:
+    experiment = client.create_experiment("gc", artifact_location)
     ids = []
     for name in ("gone", "kept"):
         run_id = client.create_run(experiment, run_name=name).info.run_id
@@ -74,6 +78,18 @@ def test_gc_through_a_server_removes_proxied_artifacts(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["gc", "--tracking-uri", server.url, "--run-id", kept])
         assert result.exit_code == 1 and "Not deleted runs" in result.output
         client.close()
+
+
+def test_gc_removes_artifacts_in_s3(tmp_path: Path, s3_bucket: str, s3_client: Any) -> None:
+    client = runbase.Client(str(tmp_path / "runs.db"))
+    gone, kept = _runs_with_artifacts(client, tmp_path, f"s3://{s3_bucket}/experiments/gc")
+    assert len(all_keys(s3_client, s3_bucket)) == 2
+    client.delete_run(gone)
+    assert "Purged 1 deleted runs" in _gc(str(tmp_path / "runs.db"))
+    assert all_keys(s3_client, s3_bucket) == {
+        f"experiments/gc/{kept}/artifacts/notes/readme.txt": b"kept\n"
+    }
+    client.close()
 
 
 def test_ages() -> None:

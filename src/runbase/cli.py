@@ -277,7 +277,9 @@ def db_upgrade(tracking_uri: str | None) -> None:
     "--artifacts-destination",
     default="./runbase-artifacts",
     show_default=True,
-    help="Folder (or file:// URI) where the server keeps the artifacts it proxies.",
+    help="Folder, file:// URI or s3://bucket/prefix where the server keeps the artifacts it "
+    "proxies (S3 endpoint: MLFLOW_S3_ENDPOINT_URL, or boto3's AWS_ENDPOINT_URL_S3; credentials "
+    "from boto3's usual chain).",
 )
 @click.option(
     "--serve-artifacts/--no-serve-artifacts",

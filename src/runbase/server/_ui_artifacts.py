@@ -3,9 +3,10 @@ preview or download.
 
 Every read goes through the server's own artifact destination (``ServerContext.artifacts``):
 an ``mlflow-artifacts:/`` run root maps into it, and a ``file://`` root (runs logged by the
-embedded client, as ``runbase ui`` shows them) is read only when it lies inside it. A run whose
-artifacts are elsewhere gets a clear error, never a read of another folder: the artifact URI is
-client-chosen text.
+embedded client, as ``runbase ui`` shows them) or an ``s3://`` one (runs logged straight to the
+bucket of a server started with ``--no-serve-artifacts``) is read only when it lies inside it.
+A run whose artifacts are elsewhere gets a clear error, never a read of another folder: the
+artifact URI is client-chosen text.
 
 Files are served so that a logged file can never run as part of the UI: only raster images and
 SVG keep their type (SVG under a sandboxing Content-Security-Policy), text is ``text/plain``,
@@ -27,7 +28,8 @@ from urllib.request import url2pathname
 
 import msgspec
 
-from runbase.artifacts import safe_relative_path
+from runbase.artifacts import S3ArtifactRepository, safe_relative_path
+from runbase.artifacts._s3 import parse_s3_uri
 from runbase.errors import InvalidInputError
 from runbase.server._artifact_proxy import content_disposition, guess_mime_type, proxied_path
 from runbase.server._context import ServerContext
@@ -123,10 +125,29 @@ def run_root(ctx: ServerContext, artifact_uri: str) -> str:
             pass
         else:
             return safe_relative_path(relative.as_posix())
+    if parts.scheme == "s3" and isinstance(ctx.artifacts, S3ArtifactRepository):
+        inside = _inside_s3(ctx.artifacts, artifact_uri)
+        if inside is not None:
+            return inside
     raise InvalidInputError(
         f"This server does not serve the artifacts at {artifact_uri!r}: they are outside its "
         "artifact destination"
     )
+
+
+def _inside_s3(destination: S3ArtifactRepository, artifact_uri: str) -> str | None:
+    """The path of ``s3://bucket/prefix`` inside the destination; None when it is not inside."""
+    try:
+        bucket, prefix = parse_s3_uri(artifact_uri)
+    except InvalidInputError:
+        return None
+    if bucket != destination.bucket:
+        return None
+    if not destination.prefix:
+        return prefix
+    if prefix == destination.prefix or prefix.startswith(destination.prefix + "/"):
+        return prefix[len(destination.prefix) :].lstrip("/")
+    return None
 
 
 def _inside(root: str, path: str | None) -> str:

@@ -82,7 +82,7 @@ def create_app(
     auth_tokens: Sequence[str] | None = None,
 ) -> Starlette:
     """The server over the store ``backend_store_uri``, keeping artifacts in
-    ``artifacts_destination`` (a local path or ``file://`` URI).
+    ``artifacts_destination`` (a local path, a ``file://`` URI or ``s3://bucket/prefix``).
 
     With ``serve_artifacts`` (the default, as in ``mlflow server``) experiments get
     ``mlflow-artifacts:/<id>`` locations and clients send their files through the server.
