@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from runbase._validation import validate_metric_value, validate_step
+from runbase._writer import EAGER_FIELDS
 from runbase.client import Client, default_tracking_uri
 from runbase.entities import (
     Dataset,
@@ -89,6 +91,8 @@ class _State:
 
 
 _state = _State()
+_local = _state.local
+_now = time.time
 
 
 def current_client() -> Client:
@@ -272,13 +276,33 @@ def log_metric(
     synchronous: bool = False,
     run_id: str | None = None,
 ) -> None:
-    """Queue a metric point and return at once (about a microsecond); it is stored in the
+    """Queue a metric point and return at once (well under a microsecond); it is stored in the
     background within a second, and always before ``end_run`` returns."""
     client = _state.client or _state.get_client()
     if run_id is None:
-        stack = getattr(_state.local, "stack", None)
-        run_id = stack[-1] if stack else _run_id()
-    client.log_metric(run_id, key, value, timestamp, step, synchronous)
+        try:
+            run_id = _local.stack[-1]
+        except (AttributeError, IndexError):
+            run_id = _run_id()
+    # MetricWriter.log, inlined: the call frame it saves is a sixth of the cost of a call.
+    writer = client.writer
+    if writer.error is not None:
+        writer.raise_error()
+    if type(value) is not float:
+        value = validate_metric_value(key, value)
+    if step is None:
+        step = 0
+    elif type(step) is not int or not -(2**63) <= step < 2**63:
+        step = validate_step(key, step)
+    try:
+        points = writer.series[run_id][key]
+    except KeyError:
+        points = writer.new_series(run_id, key)
+    points += (value, _now() * 1000.0 if timestamp is None else int(timestamp), step)
+    if len(points) >= EAGER_FIELDS:
+        writer.full(points)
+    if synchronous:
+        client.flush()
 
 
 def log_metrics(
@@ -292,7 +316,7 @@ def log_metrics(
     rid = run_id or _run_id()
     stamp = int(time.time() * 1000) if timestamp is None else timestamp
     for key, value in metrics.items():
-        client.log_metric(rid, key, value, stamp, step)
+        client.writer.log(rid, key, value, stamp, step)
     if synchronous:
         client.flush()
 

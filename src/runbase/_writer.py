@@ -1,9 +1,16 @@
 """Background batching of metric points, so logging in a training loop never waits on storage.
 
-``log`` appends a tuple to a deque (thread-safe, no lock) and returns. A daemon thread drains the
-deque at least every ``flush_interval`` seconds, groups points by run and key, and writes each
-run's points as columns in one transaction. ``flush`` drains in the caller's thread; drains are
-serialised by a lock, so points reach the store in the order they were logged.
+``log`` appends a ``(value, timestamp, step)`` tuple to its series' list (one list per run and
+key, kept by the writer) and returns: no lock, no grouping, no conversion on the caller's side.
+A daemon thread drains every list at least every ``flush_interval`` seconds, turns each into
+numpy columns in one pass, and writes each run's series in one transaction. ``flush`` drains in
+the caller's thread; drains are serialised by a lock, so points reach the store in the order
+they were logged.
+
+Draining never loses a point logged meanwhile: only ``log`` appends, and only at the end of a
+list, so the drain takes a list's first ``n`` points and deletes exactly those (two atomic list
+operations) while appends go on behind them. Ending a run retires its lists; a retired list is
+drained again and dropped only once nothing but the writer holds it.
 
 Failures are never swallowed: the error is kept and raised by the next ``log`` or ``flush``. A
 store that is temporarily unavailable keeps its points pending and is retried; points the store
@@ -23,17 +30,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import threading
 import time
 import uuid
 import weakref
-from collections import deque
 from collections.abc import Mapping, Sequence
+from math import floor
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 
+from runbase import _validation as v
 from runbase._spool import EndRun, Operation, ReplayResult, Spool, replay_orphans
 from runbase.entities import Param, RunInfo, RunTag
 from runbase.errors import RunbaseError, ServerUnavailableError, StoreError
@@ -41,14 +50,25 @@ from runbase.store.base import MetricColumns, RunWrite, Store
 
 _log = logging.getLogger("runbase")
 
-#: Above this many pending points, ``log`` waits for a drain instead of growing memory unbounded.
-_HIGH_WATER: Final = 2_000_000
-#: Draining starts early once this many points are pending, to keep batches a useful size.
-_EAGER_DRAIN: Final = 100_000
+#: A series this long wakes the thread early, to keep batches a useful size and memory bounded.
+_EAGER_DRAIN: Final = 20_000
+#: A series this long makes ``log`` drain in the caller's thread instead of growing memory.
+_HIGH_WATER: Final = 1_000_000
+#: The same, in list items: a series' list holds three per point.
+EAGER_FIELDS: Final = 3 * _EAGER_DRAIN
+_HIGH_WATER_FIELDS: Final = 3 * _HIGH_WATER
 #: Replays of the spool back off from the first delay, doubling up to the last.
 _REPLAY_BACKOFF: Final = (1.0, 30.0)
+#: Steps and timestamps this large in magnitude are not exact as float64: converted one by one.
+_EXACT_FLOAT: Final = 2.0**53
+_now: Final = time.time
 
-Point = tuple[str, str, float, int, int]  # run_id, key, value, timestamp ms, step
+#: A series' points, flat: value, timestamp in ms (a float when read from the clock), step, value...
+Series = list[float]
+#: ``(run_id, key, points)``: one series' list, as drained.
+Entry = tuple[str, str, Series]
+#: Pending columns per run, in the order they were drained.
+Columns = dict[str, dict[str, MetricColumns]]
 
 
 class MetricWriter:
@@ -60,8 +80,13 @@ class MetricWriter:
         self._store = store
         self._spool = spool
         self._interval = flush_interval
-        self._queue: deque[Point] = deque()
-        self._pending: list[Point] = []  # drained but not yet stored (store unavailable)
+        #: run id -> metric key -> the series' points, flat. Lists are created by
+        #: ``new_series`` and never replaced while their run is open; ``log`` (and the fluent
+        #: ``log_metric``, which inlines it) only appends, the drain only takes prefixes.
+        self.series: dict[str, dict[str, Series]] = {}
+        self._series_lock = threading.Lock()
+        self._retired: list[Entry] = []  # lists of ended runs, drained until no one holds them
+        self._pending: Columns = {}  # drained but not yet stored (store unavailable)
         self._drain_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -79,15 +104,54 @@ class MetricWriter:
         )
         self._thread.start()
 
-    def log(self, run_id: str, key: str, value: float, timestamp: int, step: int) -> None:
+    def log(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+    ) -> None:
+        """Queue one point: the hot path of a training loop, so full checks only run for what is
+        new (a series' first point) or unusual (a value that is not a float, a big step)."""
+        # Keep in step with runbase._fluent.log_metric, which inlines this body.
         if self.error is not None:
-            self._raise_error()
-        queue = self._queue
-        queue.append((run_id, key, value, timestamp, step))
-        if len(queue) >= _EAGER_DRAIN:
+            self.raise_error()
+        if type(value) is not float:
+            value = v.validate_metric_value(key, value)
+        if step is None:
+            step = 0
+        elif type(step) is not int or not -(2**63) <= step < 2**63:
+            step = v.validate_step(key, step)
+        point = (value, _now() * 1000.0 if timestamp is None else int(timestamp), step)
+        try:
+            points = self.series[run_id][key]
+        except KeyError:
+            points = self.new_series(run_id, key)
+        points += point  # one C call: the three fields land together
+        if len(points) >= EAGER_FIELDS:
+            self.full(points)
+
+    def new_series(self, run_id: str, key: str) -> Series:
+        """The list of a series ``log`` has no list for yet, created if need be (the key is
+        checked then, once per run and key)."""
+        v.validate_key("Metric key", key)
+        with self._series_lock:
+            keys = self.series.get(run_id)
+            if keys is None:
+                keys = self.series[run_id] = {}
+            points = keys.get(key)
+            if points is None:
+                points = keys[key] = []
+            return points
+
+    def full(self, points: Series) -> None:
+        """A series reached ``_EAGER_DRAIN`` points: wake the thread, or drain here when the
+        thread cannot keep up."""
+        if not self._wake.is_set():
             self._wake.set()
-            if len(queue) >= _HIGH_WATER:
-                self.flush()
+        if len(points) >= _HIGH_WATER_FIELDS:
+            self.flush()
 
     def flush(self) -> None:
         """Store every point logged so far, then raise any error the writer has seen.
@@ -97,7 +161,7 @@ class MetricWriter:
         self._drain()
         self._replay(force=True)
         if self.error is not None or self._pending:
-            self._raise_error()
+            self.raise_error()
 
     def close(self) -> None:
         """Flush and stop the thread. Errors from the last flush are raised."""
@@ -137,6 +201,7 @@ class MetricWriter:
     def end_run(self, run_id: str, status: str, end_time: int) -> RunInfo | None:
         """Flush, then record a run's end. None when the server is down and the end is spooled
         (it is recorded when the spool is replayed)."""
+        self._retire(run_id)
         self.flush()
         if self._spool is None:
             return self._store.update_run(run_id, status=status, end_time=end_time)
@@ -162,54 +227,59 @@ class MetricWriter:
         return None
 
     # -- internals ---------------------------------------------------------------------------
-    def _raise_error(self) -> None:
+    def raise_error(self) -> None:
         error = self.error or StoreError(
-            f"{len(self._pending)} metric points are still waiting for the store"
+            f"{_count(self._pending)} metric points are still waiting for the store"
         )
         self.error = None
         raise error
 
+    def _retire(self, run_id: str) -> None:
+        """Stop keeping lists for an ended run; what they still hold (or get) is drained."""
+        with self._series_lock:
+            keys = self.series.pop(run_id, None)
+        if keys:
+            with self._drain_lock:
+                self._retired.extend((run_id, key, points) for key, points in keys.items())
+
     def _drain(self) -> None:
         with self._drain_lock:
-            queue = self._queue
-            batch = self._pending
-            self._pending = []
-            pop = queue.popleft
-            for _ in range(len(queue)):
-                batch.append(pop())
+            entries = self._retired + [
+                (run_id, key, points)
+                for run_id, keys in list(self.series.items())
+                for key, points in list(keys.items())
+            ]
+            batch, self._pending = self._pending, {}
+            _take(entries, batch)
+            if self._retired:
+                self._retired = [e for e in self._retired if e[2] or _held(e) > _UNHELD]
             if batch:
                 self._write(batch)
 
-    def _write(self, batch: list[Point]) -> None:
-        columns_by_run = _group(batch)
+    def _write(self, batch: Columns) -> None:
         if self._spool is not None:
-            self._write_or_spool(batch, columns_by_run, self._spool)
+            self._write_or_spool(batch, self._spool)
             return
-        for run_id, columns in columns_by_run.items():
+        for run_id, columns in batch.items():
             try:
                 self._store.log_columns(run_id, columns)
             except StoreError as exc:
                 # The store may come back (lock timeout, disk freed): keep the points.
-                self._pending.extend(p for p in batch if p[0] == run_id)
+                self._pending[run_id] = columns
                 self.error = exc
                 _log.warning("runbase: metrics not stored yet, will retry: %s", exc)
             except RunbaseError as exc:
                 self._rejected(run_id, columns, exc)
 
-    def _write_or_spool(
-        self,
-        batch: list[Point],
-        columns_by_run: dict[str, dict[str, MetricColumns]],
-        spool: Spool,
-    ) -> None:
-        writes = [RunWrite(r, c, batch_id=uuid.uuid4().hex) for r, c in columns_by_run.items()]
+    def _write_or_spool(self, batch: Columns, spool: Spool) -> None:
+        writes = [RunWrite(r, c, batch_id=uuid.uuid4().hex) for r, c in batch.items()]
         if not spool.pending:
             try:
                 rejected = self._store.ingest(writes)
             except ServerUnavailableError as exc:
                 self._went_offline(exc)
             except StoreError as exc:  # not an outage (refused, too large...): keep and report
-                self._pending.extend(batch)
+                self._pending.update(batch)
                 self.error = exc
                 _log.warning("runbase: metrics not stored yet, will retry: %s", exc)
                 return
@@ -220,7 +290,7 @@ class MetricWriter:
         try:
             spool.append(writes)  # behind what is already waiting, so order is kept
         except (OSError, sqlite3.Error) as exc:
-            self._pending.extend(batch)
+            self._pending.update(batch)
             self.error = StoreError(f"The server is unreachable and the spool failed: {exc}")
             _log.error("runbase: %s", self.error)
 
@@ -287,33 +357,51 @@ class MetricWriter:
         self._replay()
 
 
-def _group(batch: list[Point]) -> dict[str, dict[str, MetricColumns]]:
-    """Points as columns per run and key, in logged order within each series.
+def _columns(fields: Series) -> MetricColumns:
+    """A series' flat fields as columns, in one pass in C: every field goes through float64,
+    which is exact for values and for steps and timestamps below 2**53 in magnitude (a series
+    with bigger ones is converted field by field)."""
+    flat = np.fromiter(fields, np.float64, len(fields)).reshape(-1, 3)
+    stamps, steps = flat[:, 1], flat[:, 2]
+    values = flat[:, 0].copy()
+    if max(-steps.min(), steps.max(), -stamps.min(), stamps.max()) >= _EXACT_FLOAT:
+        return MetricColumns(
+            np.array(fields[2::3], dtype=np.int64),
+            np.array([floor(t) for t in fields[1::3]], dtype=np.int64),
+            values,
+        )
+    # Clock timestamps are fractional milliseconds: floor, as integer division would.
+    return MetricColumns(steps.astype(np.int64), np.floor(stamps).astype(np.int64), values)
 
-    A plain loop: measured faster than transposing with ``zip(*batch)`` plus numpy grouping,
-    because unpacking a drain of 100k tuples as arguments costs more than it saves."""
-    by_run: dict[str, dict[str, tuple[list[int], list[int], list[float]]]] = {}
-    for run_id, key, value, timestamp, step in batch:
-        series = by_run.get(run_id)
-        if series is None:
-            series = by_run[run_id] = {}
-        cols = series.get(key)
-        if cols is None:
-            cols = series[key] = ([], [], [])
-        cols[0].append(step)
-        cols[1].append(timestamp)
-        cols[2].append(value)
-    return {
-        run_id: {
-            key: MetricColumns(
-                np.array(s, dtype=np.int64),
-                np.array(t, dtype=np.int64),
-                np.array(v, dtype=np.float64),
-            )
-            for key, (s, t, v) in series.items()
-        }
-        for run_id, series in by_run.items()
-    }
+
+def _take(entries: list[Entry], batch: Columns) -> None:
+    """Move every point the entries' lists hold into ``batch``, as columns."""
+    for run_id, key, points in entries:
+        n = len(points) // 3 * 3  # whole points (a point's fields are added in one call)
+        if not n:
+            continue
+        taken = points[:n]
+        del points[:n]  # points logged meanwhile are behind the first n: they stay
+        cols = _columns(taken)
+        series = batch.setdefault(run_id, {})
+        earlier = series.get(key)
+        series[key] = cols if earlier is None else _concat(earlier, cols)
+
+
+def _concat(first: MetricColumns, second: MetricColumns) -> MetricColumns:
+    return MetricColumns(*(np.concatenate(pair) for pair in zip(first, second, strict=True)))
+
+
+def _count(columns: Columns) -> int:
+    return sum(len(c) for series in columns.values() for c in series.values())
+
+
+def _held(entry: Entry) -> int:
+    """References to a retired list: above ``_UNHELD``, some thread may still append to it."""
+    return sys.getrefcount(entry[2])
+
+
+_UNHELD: Final = _held(("", "", []))
 
 
 def _run(ref: weakref.ref[MetricWriter], wake: threading.Event, interval: float) -> None:

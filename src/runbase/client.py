@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["Client", "PagedList", "default_tracking_uri"]
 
 LOGGED_IMAGES_TAG = "mlflow.loggedImages"
-_KEY_CACHE_SIZE = 100_000
 
 
 def default_tracking_uri() -> str:
@@ -92,14 +91,14 @@ class Client:
         if is_remote(self.tracking_uri):
             url = resolve_uri(self.tracking_uri)
             spool = Spool(server_directory(spool_root(spool_dir), url), url)
-        self._writer = MetricWriter(self.store, flush_interval, spool)
+        #: The background writer that batches metric points (the fluent API appends to it).
+        self.writer = MetricWriter(self.store, flush_interval, spool)
         self._artifact_repos: dict[str, ArtifactRepository] = {}
-        self._metric_keys: set[str] = set()  # keys already validated
 
     def close(self) -> None:
         """Flush pending points and release the store."""
         try:
-            self._writer.close()
+            self.writer.close()
         finally:
             for repo in self._artifact_repos.values():
                 close = getattr(repo, "close", None)
@@ -109,7 +108,7 @@ class Client:
 
     def flush(self) -> None:
         """Write every pending metric point now; raise the first error the writer has seen."""
-        self._writer.flush()
+        self.writer.flush()
 
     # -- experiments -------------------------------------------------------------------------
     def create_experiment(
@@ -164,7 +163,7 @@ class Client:
             ) from exc
 
     def get_run(self, run_id: str) -> Run:
-        self._writer.flush()
+        self.writer.flush()
         return self.store.get_run(run_id)
 
     def update_run(
@@ -183,10 +182,10 @@ class Client:
             raise InvalidInputError(
                 f"Invalid run status {status!r}; expected one of {sorted(RunStatus.ALL)}"
             )
-        return self._writer.end_run(run_id, status, end_time or _now_ms())
+        return self.writer.end_run(run_id, status, end_time or _now_ms())
 
     def delete_run(self, run_id: str) -> None:
-        self._writer.flush()
+        self.writer.flush()
         self.store.delete_run(run_id)
 
     def restore_run(self, run_id: str) -> None:
@@ -202,7 +201,7 @@ class Client:
         page_token: str | None = None,
     ) -> PagedList:
         """One page of runs matching MLflow's filter grammar (plus ``metrics.<key>.min/.max``)."""
-        self._writer.flush()
+        self.writer.flush()
         page = self.store.search_runs(
             list(experiment_ids), filter_string, run_view_type, max_results, order_by, page_token
         )
@@ -210,20 +209,20 @@ class Client:
 
     # -- params, tags, metrics ---------------------------------------------------------------
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
-        self._writer.write(run_id, params=[_param(key, value)])
+        self.writer.write(run_id, params=[_param(key, value)])
         return value
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Log params; nested dicts become dotted keys (``{"model": {"depth": 4}}`` →
         ``model.depth``)."""
         flat = flatten(params)
-        self._writer.write(run_id, params=[_param(k, x) for k, x in flat.items()])
+        self.writer.write(run_id, params=[_param(k, x) for k, x in flat.items()])
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self._writer.write(run_id, tags=[_tag(key, value)])
+        self.writer.write(run_id, tags=[_tag(key, value)])
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        self._writer.write(run_id, tags=[_tag(k, x) for k, x in tags.items()])
+        self.writer.write(run_id, tags=[_tag(k, x) for k, x in tags.items()])
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.store.delete_tag(run_id, key)
@@ -239,26 +238,9 @@ class Client:
     ) -> None:
         """Queue one point and return at once; the background writer stores it within a
         second. ``synchronous=True`` waits until it is stored."""
-        # The hot path of a training loop: full checks only for what is new or unusual.
-        if key not in self._metric_keys:
-            v.validate_key("Metric key", key)
-            if len(self._metric_keys) < _KEY_CACHE_SIZE:
-                self._metric_keys.add(key)
-        if type(value) is not float:
-            value = v.validate_metric_value(key, value)
-        if step is None:
-            step = 0
-        elif type(step) is not int or not -(2**63) <= step < 2**63:
-            step = v.validate_step(key, step)
-        self._writer.log(
-            run_id,
-            key,
-            value,
-            time.time_ns() // 1_000_000 if timestamp is None else int(timestamp),
-            step,
-        )
+        self.writer.log(run_id, key, value, timestamp, step)
         if synchronous:
-            self._writer.flush()
+            self.writer.flush()
 
     def log_batch(
         self,
@@ -268,7 +250,7 @@ class Client:
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Metrics, params and tags in one atomic write, as MLflow's ``log_batch``."""
-        self._writer.write(run_id, group_metrics(metrics), params, tags)
+        self.writer.write(run_id, group_metrics(metrics), params, tags)
 
     def log_metric_series(
         self,
@@ -287,23 +269,23 @@ class Client:
             stamp_arr = np.full(n, _now_ms(), dtype=np.int64)
         else:
             stamp_arr = np.asarray(timestamps, np.int64)
-        self._writer.write(run_id, {key: MetricColumns(step_arr, stamp_arr, vals)})
+        self.writer.write(run_id, {key: MetricColumns(step_arr, stamp_arr, vals)})
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of a metric as :class:`~runbase.entities.Metric` objects, by step."""
-        self._writer.flush()
+        self.writer.flush()
         return self.store.get_metric_history(run_id, key)
 
     def get_metric_arrays(self, run_id: str, key: str) -> MetricColumns:
         """A metric as numpy arrays ``(steps, timestamps, values)``: the fast form."""
-        self._writer.flush()
+        self.writer.flush()
         return self.store.get_metric_columns(run_id, key)
 
     def get_metric_histories(self, run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
         """Many runs × keys as one long DataFrame: run_id, key, step, timestamp, value."""
         import pandas as pd
 
-        self._writer.flush()
+        self.writer.flush()
         frames = []
         for run_id in run_ids:
             for key in keys:
