@@ -74,6 +74,12 @@ FORBIDDEN = {
     ),
     # The importer reads a source and writes through a client, like any training script.
     "runbase.mlflow_import": ("runbase.server", "runbase.cli", "runbase._fluent", "runbase.sweeps"),
+    "runbase._system_metrics": (
+        "runbase._fluent",
+        "runbase.server",
+        "runbase.cli",
+        "runbase.store",
+    ),
     "runbase._gc": ("runbase.client", "runbase._fluent", "runbase.server", "runbase.sweeps"),
     "runbase.integrations": ("runbase.server", "runbase.cli", "runbase.store.sql"),
     "runbase.evaluation": ("runbase.server", "runbase.cli", "runbase.sweeps", "runbase.store"),

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from runbase import _system_metrics
 from runbase._validation import validate_metric_value, validate_step
 from runbase._writer import EAGER_FIELDS
 from runbase.client import Client, default_tracking_uri
@@ -32,6 +33,8 @@ from runbase.errors import InvalidInputError, RunbaseError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from runbase._system_metrics import SystemMetricsMonitor
 
 PARENT_TAG = "mlflow.parentRunId"
 #: A run to resume at the first ``start_run()``: set by sweep agents for the commands they run.
@@ -69,6 +72,8 @@ class _State:
         self.local = threading.local()
         self.lock = threading.Lock()
         self.handlers_installed = False
+        #: System-metrics samplers of active runs, by run id.
+        self.monitors: dict[str, SystemMetricsMonitor] = {}
 
     def stack(self) -> list[str]:
         stack: list[str] | None = getattr(self.local, "stack", None)
@@ -190,12 +195,17 @@ def start_run(
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
 
     Inside an active run, pass ``nested=True`` to start a child run. Without ``run_name`` a
     readable one is generated. When ``RUNBASE_RUN_ID`` is set (a sweep agent sets it for the
     commands it runs), the first run started is that run, resumed.
+
+    ``log_system_metrics=True`` samples CPU, memory, disk, network and NVIDIA GPUs every 10 s
+    (``RUNBASE_SYSTEM_METRICS_SAMPLING_INTERVAL``) as ``system/...`` metrics until the run ends;
+    None follows ``RUNBASE_ENABLE_SYSTEM_METRICS_LOGGING`` (or MLflow's variable).
     """
     client = _state.get_client()
     stack = _state.stack()
@@ -223,6 +233,9 @@ def start_run(
             experiment_id or _current_experiment_id(), tags=all_tags, run_name=run_name
         )
     stack.append(run.info.run_id)
+    if log_system_metrics or (log_system_metrics is None and _system_metrics.enabled_by_env()):
+        monitor = _system_metrics.SystemMetricsMonitor(client, run.info.run_id)
+        _state.monitors[run.info.run_id] = monitor.start()
     return ActiveRun(info=run.info, data=run.data, inputs=run.inputs)
 
 
@@ -245,11 +258,15 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
         return
     run_id = stack[-1]
     client = _state.get_client()
+    monitor = _state.monitors.pop(run_id, None)
+    sampling_error = monitor.stop() if monitor is not None else None
     try:
         client.set_terminated(run_id, status)
     finally:
         stack.pop()
         _state.local.last_run_id = run_id
+    if sampling_error is not None:
+        raise sampling_error
 
 
 def _run_id() -> str:
