@@ -72,7 +72,7 @@ def summarize(scenarios: list[Scenario], measurements: list[Measurement], quick:
 
 # -- formatting --------------------------------------------------------------------------------
 def fmt(value: float, unit: str) -> str:
-    if value >= 100:
+    if value >= 100 or float(value).is_integer():  # counts (packages) print as they are
         number = f"{value:,.0f}"
     elif value >= 10:
         number = f"{value:.1f}"

@@ -11,6 +11,7 @@ removed, since each takes gigabytes.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -22,12 +23,18 @@ from typing import Any
 CACHE = Path(__file__).resolve().parent.parent / "out" / "cache"
 
 
-def digest(parts: dict[str, Any], files: Iterable[Path] = ()) -> str:
-    """A short hash of ``parts`` (JSON) and the contents of ``files``."""
+def digest(
+    parts: dict[str, Any], files: Iterable[Path] = (), code: Iterable[Callable[..., Any]] = ()
+) -> str:
+    """A short hash of ``parts`` (JSON), the contents of ``files`` and the source of the
+    functions in ``code`` (the builder and what it calls: editing the rest of its module, its
+    documentation say, keeps the entry)."""
     h = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
     for path in sorted(files):
         h.update(str(path.name).encode())
         h.update(path.read_bytes())
+    for func in code:
+        h.update(inspect.getsource(func).encode())
     return h.hexdigest()[:16]
 
 
@@ -61,12 +68,12 @@ def _remove(path: Path) -> None:
 
 
 def runbase_store_files() -> list[Path]:
-    """The runbase sources that define what a store file holds: its schema, its migrations and
-    the packing of metric chunks. Read by path, so no runbase import is needed here."""
+    """The runbase sources that define the tables of a store file: its schema and migrations.
+    Read by path, so no runbase import is needed here."""
     import importlib.util
 
     spec = importlib.util.find_spec("runbase")
     if spec is None or spec.origin is None:
         raise RuntimeError("runbase is not importable in this interpreter")
     sql = Path(spec.origin).parent / "store" / "sql"
-    return [sql / "_schema.py", sql / "_metrics.py", *sorted((sql / "migrations").rglob("*.py"))]
+    return [sql / "_schema.py", *sorted((sql / "migrations" / "versions").glob("*.py"))]
