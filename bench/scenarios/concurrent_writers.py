@@ -273,5 +273,6 @@ SCENARIO = Scenario(
             quick=False,
         ),
     ),
+    repeats=1,
     timeout=1_800.0,
 )

@@ -159,7 +159,7 @@ def _group_memory(pgid: int) -> tuple[float, float]:
 
 
 _W = _servers.WORKERS
-SWEEP_RUNS = 20
+SWEEP_RUNS = 12
 SWEEP_QUICK_RUNS = 4
 SWEEP_CLIENTS = 4
 _PARAMS = {
