@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from runbase.errors import StoreError
 from runbase.store.base import MetricColumns
-from runbase.store.sql._schema import CHUNK_POINTS, metric_chunks, metric_keys, metric_summaries
+from runbase.store.sql._schema import CHUNK_POINTS, metric_chunks, metric_keys
 
 _I8 = np.dtype("<i8")
 _F8 = np.dtype("<f8")
@@ -55,130 +56,191 @@ def lookup_key_ids(
     return {k: cache[k] for k in keys if k in cache}
 
 
-def _summary_row(run_pk: int, key_id: int, cols: MetricColumns) -> dict[str, Any]:
+def _summary_row(run_pk: int, key_id: int, cols: MetricColumns) -> tuple[Any, ...]:
     steps, stamps, values = cols
     top = np.flatnonzero(steps == steps.max())
     last = int(top[np.argmax(stamps[top])])
     last_value = float(values[last])
     finite_or_inf = values[~np.isnan(values)]
     has_values = finite_or_inf.size > 0
-    return {
-        "run_id": run_pk,
-        "key_id": key_id,
-        "last_value": None if np.isnan(last_value) else last_value,
-        "last_is_nan": bool(np.isnan(last_value)),
-        "last_step": int(steps[last]),
-        "last_timestamp": int(stamps[last]),
-        "min_value": float(finite_or_inf.min()) if has_values else None,
-        "max_value": float(finite_or_inf.max()) if has_values else None,
-        "count": len(cols),
-    }
-
-
-_SUMMARY_UPSERTS: dict[str, Any] = {}
-
-
-def _upsert_summaries(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    # Built once per dialect: constructing this statement costs more than running it.
-    stmt = _SUMMARY_UPSERTS.get(conn.dialect.name)
-    if stmt is None:
-        stmt = _SUMMARY_UPSERTS[conn.dialect.name] = _summary_upsert(conn)
-    conn.execute(stmt, rows)
-
-
-def _summary_upsert(conn: sa.Connection) -> Any:
-    t = metric_summaries.c
-    stmt = dialect_insert(conn, metric_summaries)
-    new = stmt.excluded
-    newer = sa.tuple_(new.last_step, new.last_timestamp) >= sa.tuple_(t.last_step, t.last_timestamp)
-
-    def pick(old: Any, candidate: Any, better: Any) -> Any:
-        return sa.case(
-            (old.is_(None), candidate),
-            (candidate.is_(None), old),
-            (better, candidate),
-            else_=old,
-        )
-
-    return stmt.on_conflict_do_update(
-        index_elements=[t.run_id, t.key_id],
-        set_={
-            "count": t.count + new["count"],
-            "min_value": pick(t.min_value, new.min_value, new.min_value < t.min_value),
-            "max_value": pick(t.max_value, new.max_value, new.max_value > t.max_value),
-            "last_value": sa.case((newer, new.last_value), else_=t.last_value),
-            "last_is_nan": sa.case((newer, new.last_is_nan), else_=t.last_is_nan),
-            "last_step": sa.case((newer, new.last_step), else_=t.last_step),
-            "last_timestamp": sa.case((newer, new.last_timestamp), else_=t.last_timestamp),
-        },
+    return (  # in _SUMMARY_COLUMNS order
+        run_pk,
+        key_id,
+        None if np.isnan(last_value) else last_value,
+        bool(np.isnan(last_value)),
+        int(steps[last]),
+        int(stamps[last]),
+        float(finite_or_inf.min()) if has_values else None,
+        float(finite_or_inf.max()) if has_values else None,
+        len(cols),
     )
+
+
+# -- the write path in plain SQL ------------------------------------------------------------------
+# The statements a metric write runs are written out here rather than built with SQLAlchemy: the
+# same text works on SQLite and PostgreSQL (both speak ON CONFLICT, row values and EXCLUDED), and
+# building and compiling a multi-row statement costs more than running it.
+
+#: Rows per multi-row INSERT. SQLite runs one in a single step, where ``executemany`` steps once
+#: per row, and the driver gives the GIL away around every step: a background writer then waits
+#: a switch interval (5 ms) to get it back from a busy training loop, each time.
+_ROWS_PER_INSERT: Final = 64
+
+_SUMMARY_COLUMNS: Final = (
+    "run_id",
+    "key_id",
+    "last_value",
+    "last_is_nan",
+    "last_step",
+    "last_timestamp",
+    "min_value",
+    "max_value",
+    '"count"',
+)
+_CHUNK_COLUMNS: Final = (
+    "run_id",
+    "key_id",
+    "seq",
+    "n",
+    "min_step",
+    "max_step",
+    "steps",
+    "timestamps",
+    '"values"',
+)
+
+
+def _pick(better: str, column: str) -> str:
+    """The summary's min or max: the other side when one is NULL, else the better one."""
+    old, new = f"metric_summaries.{column}", f"excluded.{column}"
+    return (
+        f"CASE WHEN {old} IS NULL THEN {new} WHEN {new} IS NULL THEN {old} "
+        f"WHEN {new} {better} {old} THEN {new} ELSE {old} END"
+    )
+
+
+def _if_newer(column: str) -> str:
+    """A ``last_*`` column: the new point's when it is at a later (step, timestamp) or the same."""
+    return (
+        "CASE WHEN (excluded.last_step, excluded.last_timestamp) >= "
+        "(metric_summaries.last_step, metric_summaries.last_timestamp) "
+        f"THEN excluded.{column} ELSE metric_summaries.{column} END"
+    )
+
+
+_SUMMARY_CONFLICT: Final = (
+    " ON CONFLICT (run_id, key_id) DO UPDATE SET "
+    '"count" = metric_summaries."count" + excluded."count", '
+    f"min_value = {_pick('<', 'min_value')}, "
+    f"max_value = {_pick('>', 'max_value')}, "
+    + ", ".join(
+        f"{c} = {_if_newer(c)}"
+        for c in ("last_value", "last_is_nan", "last_step", "last_timestamp")
+    )
+)
+# A tail chunk comes back with more points; a new chunk meets no row (writers of a series are
+# serialised), and the guard makes any other meeting a visible shortfall in the row count.
+_CHUNK_CONFLICT: Final = (
+    " ON CONFLICT (run_id, key_id, seq) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _CHUNK_COLUMNS[3:])
+    + " WHERE metric_chunks.n < excluded.n"
+)
+_STATEMENTS: dict[tuple[str, str, int], str] = {}
+
+
+def _marker(conn: sa.Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _insert_many(conn: sa.Connection, table: str, rows: list[tuple[Any, ...]]) -> int:
+    """Upsert rows (tuples in column order) into ``metric_summaries`` or ``metric_chunks`` with
+    multi-row statements; return how many rows were inserted or updated."""
+    columns, conflict = (
+        (_SUMMARY_COLUMNS, _SUMMARY_CONFLICT)
+        if table == "metric_summaries"
+        else (_CHUNK_COLUMNS, _CHUNK_CONFLICT)
+    )
+    done = 0
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        part = rows[start : start + _ROWS_PER_INSERT]
+        cache_key = (conn.dialect.paramstyle, table, len(part))
+        sql = _STATEMENTS.get(cache_key)
+        if sql is None:
+            one = "(" + ", ".join([_marker(conn)] * len(columns)) + ")"
+            sql = _STATEMENTS[cache_key] = (
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                + ", ".join([one] * len(part))
+                + conflict
+            )
+        params = tuple(value for row in part for value in row)
+        done += conn.exec_driver_sql(sql, params).rowcount
+    return done
+
+
+def _tails(conn: sa.Connection, run_pk: int, key_ids: list[int]) -> dict[int, Any]:
+    """The last chunk of each of a run's series: ``key_id -> (key_id, seq, n, steps, timestamps,
+    values)``, the arrays only when the chunk has room left (else None). One query for every key,
+    each tail found by an index seek (the max of ``seq`` under ``(run_id, key_id)``)."""
+    mark = _marker(conn)
+    room = f"c.n < {CHUNK_POINTS}"
+    sql = (
+        f"SELECT c.key_id, c.seq, c.n, CASE WHEN {room} THEN c.steps END, "
+        f'CASE WHEN {room} THEN c.timestamps END, CASE WHEN {room} THEN c."values" END '
+        "FROM metric_keys k JOIN metric_chunks c ON c.run_id = "
+        f"{mark} AND c.key_id = k.id AND c.seq = (SELECT max(i.seq) FROM metric_chunks i "
+        f"WHERE i.run_id = {mark} AND i.key_id = k.id) "
+        f"WHERE k.id IN ({', '.join([mark] * len(key_ids))})"
+    )
+    rows = conn.exec_driver_sql(sql, (run_pk, run_pk, *key_ids)).all()
+    return {row[0]: row for row in rows}
 
 
 def _chunk_row(
     run_pk: int, key_id: int, seq: int, steps: Any, stamps: Any, values: Any
-) -> dict[str, Any]:
-    return {
-        "run_id": run_pk,
-        "key_id": key_id,
-        "seq": seq,
-        "n": int(steps.shape[0]),
-        "min_step": int(steps.min()),
-        "max_step": int(steps.max()),
-        "steps": steps.astype(_I8, copy=False).tobytes(),
-        "timestamps": stamps.astype(_I8, copy=False).tobytes(),
-        "values": values.astype(_F8, copy=False).tobytes(),
-    }
+) -> tuple[Any, ...]:
+    """A ``metric_chunks`` row, in ``_CHUNK_COLUMNS`` order."""
+    return (
+        run_pk,
+        key_id,
+        seq,
+        int(steps.shape[0]),
+        int(steps.min()),
+        int(steps.max()),
+        steps.astype(_I8, copy=False).tobytes(),
+        stamps.astype(_I8, copy=False).tobytes(),
+        values.astype(_F8, copy=False).tobytes(),
+    )
 
 
-def _append_chunks(conn: sa.Connection, run_pk: int, key_id: int, cols: MetricColumns) -> None:
+def _plan_chunks(
+    run_pk: int, key_id: int, cols: MetricColumns, tail: Any, rows: list[tuple[Any, ...]]
+) -> None:
     """Fill the series' last chunk up to CHUNK_POINTS, then add full chunks, so every chunk but
     the last stays full and a series is always a handful of rows."""
-    c = metric_chunks.c
-    tail = conn.execute(
-        sa.select(c.seq, c.n, c.steps, c.timestamps, c["values"])
-        .where(c.run_id == run_pk, c.key_id == key_id)
-        .order_by(c.seq.desc())
-        .limit(1)
-    ).first()
     steps, stamps, values = cols
     seq = 0
     if tail is not None:
-        tail_seq, tail_n, tail_steps, tail_stamps, tail_values = tail
+        _, tail_seq, tail_n, tail_steps, tail_stamps, tail_values = tail
         seq = tail_seq + 1
         room = CHUNK_POINTS - tail_n
         if room > 0:
-            head = slice(0, room)
-            merged = _chunk_row(
-                run_pk,
-                key_id,
-                tail_seq,
-                np.concatenate([np.frombuffer(tail_steps, _I8), steps[head]]),
-                np.concatenate([np.frombuffer(tail_stamps, _I8), stamps[head]]),
-                np.concatenate([np.frombuffer(tail_values, _F8), values[head]]),
-            )
-            conn.execute(
-                sa.update(metric_chunks).where(
-                    c.run_id == run_pk, c.key_id == key_id, c.seq == tail_seq
-                ),
-                {
-                    k: merged[k]
-                    for k in ("n", "min_step", "max_step", "steps", "timestamps", "values")
-                },
+            rows.append(
+                _chunk_row(
+                    run_pk,
+                    key_id,
+                    tail_seq,
+                    np.concatenate([np.frombuffer(tail_steps, _I8), steps[:room]]),
+                    np.concatenate([np.frombuffer(tail_stamps, _I8), stamps[:room]]),
+                    np.concatenate([np.frombuffer(tail_values, _F8), values[:room]]),
+                )
             )
             steps, stamps, values = steps[room:], stamps[room:], values[room:]
-    rows = [
-        _chunk_row(
-            run_pk,
-            key_id,
-            seq + i,
-            steps[start : start + CHUNK_POINTS],
-            stamps[start : start + CHUNK_POINTS],
-            values[start : start + CHUNK_POINTS],
+    for start in range(0, steps.shape[0], CHUNK_POINTS):
+        end = start + CHUNK_POINTS
+        rows.append(
+            _chunk_row(run_pk, key_id, seq, steps[start:end], stamps[start:end], values[start:end])
         )
-        for i, start in enumerate(range(0, steps.shape[0], CHUNK_POINTS))
-    ]
-    if rows:
-        conn.execute(sa.insert(metric_chunks), rows)
+        seq += 1
 
 
 def write_series(
@@ -187,17 +249,27 @@ def write_series(
     series: Mapping[str, MetricColumns],
     key_cache: MutableMapping[str, int],
 ) -> None:
+    """Append series to a run in a handful of statements whatever the number of keys: the
+    summaries, the series' last chunks, then every new or grown chunk."""
     nonempty = {k: v for k, v in series.items() if len(v)}
     if not nonempty:
         return
     key_ids = intern_keys(conn, nonempty, key_cache)
-    # The summary upsert comes first: on PostgreSQL its row lock serialises concurrent writers of
-    # the same series, which makes the read-modify-write of the tail chunk safe.
-    _upsert_summaries(
-        conn, [_summary_row(run_pk, key_ids[k], cols) for k, cols in sorted(nonempty.items())]
-    )
-    for key, cols in nonempty.items():
-        _append_chunks(conn, run_pk, key_ids[key], cols)
+    by_id = {key_ids[k]: cols for k, cols in sorted(nonempty.items())}
+    # The summary upsert comes first: on PostgreSQL its row locks (taken in key order) serialise
+    # concurrent writers of the same series, which makes the read-modify-write of the tail
+    # chunk safe.
+    _insert_many(conn, "metric_summaries", [_summary_row(run_pk, k, c) for k, c in by_id.items()])
+    tails = _tails(conn, run_pk, list(by_id))
+    rows: list[tuple[Any, ...]] = []
+    for key_id, cols in by_id.items():
+        _plan_chunks(run_pk, key_id, cols, tails.get(key_id), rows)
+    written = _insert_many(conn, "metric_chunks", rows)
+    if written != len(rows):
+        raise StoreError(
+            f"Metric chunks of run {run_pk} changed under a write ({written} of {len(rows)} "
+            "rows written); nothing was stored, retry"
+        )
 
 
 def read_series(conn: sa.Connection, run_pk: int, key_id: int) -> MetricColumns:
