@@ -41,7 +41,7 @@ def _outcome(errors: list[str]) -> Result:
     return {
         "errors": len(errors),
         "locked": sum(_LOCKED in e for e in errors),
-        "first_error": errors[0] if errors else "",
+        "first_error": errors[0][:500] if errors else "",
     }
 
 
