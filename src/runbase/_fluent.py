@@ -473,46 +473,76 @@ def runs_to_dataframe(runs: Sequence[Run]) -> pd.DataFrame:
 _git_commit_cache: dict[str, str | None] = {}
 
 
-def _git_commit(start: Path) -> str | None:
-    """The checked-out commit, read from .git directly (a subprocess would cost milliseconds)."""
-    key = str(start)
-    if key in _git_commit_cache:
-        return _git_commit_cache[key]
+def _git_commit(start: str) -> str | None:
+    """The checked-out commit, read from .git directly (a subprocess would cost milliseconds;
+    plain ``os.path`` calls cost a fraction of pathlib's on a run's first start)."""
+    if start in _git_commit_cache:
+        return _git_commit_cache[start]
     commit = None
-    for folder in (start, *start.parents):
-        git = folder / ".git"
-        if git.is_dir():
+    folder = start
+    while True:
+        git = os.path.join(folder, ".git")
+        if os.path.isdir(git):
             try:
-                head = (git / "HEAD").read_text().strip()
-                if head.startswith("ref: "):
-                    ref = head[5:]
-                    ref_file = git / ref
-                    if ref_file.exists():
-                        commit = ref_file.read_text().strip()
-                    elif (git / "packed-refs").exists():
-                        for line in (git / "packed-refs").read_text().splitlines():
-                            if line.endswith(" " + ref):
-                                commit = line.split(" ", 1)[0]
-                else:
-                    commit = head
+                commit = _read_head(git)
             except OSError:
                 commit = None
             break
-    _git_commit_cache[key] = commit
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    _git_commit_cache[start] = commit
     return commit
 
 
+def _read_head(git: str) -> str | None:
+    with open(os.path.join(git, "HEAD")) as file:
+        head = file.read().strip()
+    if not head.startswith("ref: "):
+        return head
+    ref = head[5:]
+    try:
+        with open(os.path.join(git, ref)) as file:
+            return file.read().strip()
+    except FileNotFoundError:
+        pass
+    try:
+        with open(os.path.join(git, "packed-refs")) as file:
+            packed = file.read()
+    except FileNotFoundError:
+        return None
+    commit = None
+    for line in packed.splitlines():
+        if line.endswith(" " + ref):
+            commit = line.split(" ", 1)[0]
+    return commit
+
+
+_default_tags_cache: dict[tuple[str, str], dict[str, str]] = {}
+
+
 def _default_tags() -> dict[str, str]:
-    source = sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"
-    tags = {
-        "mlflow.user": _user(),
-        "mlflow.source.name": source,
-        "mlflow.source.type": "LOCAL",
-    }
-    commit = _git_commit(Path(source).resolve().parent if sys.argv[0] else Path.cwd())
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-    return tags
+    """User, source and git commit: looked up once per script and working directory, so starting
+    a run reads no files and makes no user lookup after the first."""
+    script = sys.argv[0] if sys.argv else ""
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was removed
+        cwd = ""
+    tags = _default_tags_cache.get((script, cwd))
+    if tags is None:
+        tags = {
+            "mlflow.user": _user(),
+            "mlflow.source.name": script or "<interactive>",
+            "mlflow.source.type": "LOCAL",
+        }
+        where = os.path.dirname(os.path.realpath(script)) if script else os.path.abspath(cwd or ".")
+        commit = _git_commit(where)
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        _default_tags_cache[(script, cwd)] = tags
+    return dict(tags)
 
 
 def _user() -> str:

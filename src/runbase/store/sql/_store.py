@@ -49,7 +49,7 @@ from runbase.store.base import (
     validate_name,
     validate_ttl,
 )
-from runbase.store.sql import _coordination, _metrics, _overview, _purge, _search
+from runbase.store.sql import _coordination, _metrics, _overview, _plain, _purge, _search
 from runbase.store.sql._engine import create_engines, ensure_schema
 from runbase.store.sql._models import SqlModelStore
 from runbase.store.sql._schema import (
@@ -66,6 +66,11 @@ from runbase.store.sql._schema import (
 )
 
 RUN_NAME_TAG = "mlflow.runName"
+#: What ``_run_info`` reads from a ``runs`` row.
+_RUN_INFO_COLUMNS = (
+    "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, "
+    "lifecycle_stage"
+)
 _LOAD_BATCH = 500
 
 
@@ -344,10 +349,11 @@ class SqlStore(Store):
         exp_pk = _experiment_pk(experiment_id)
         run_uuid = uuid.uuid4().hex
         with self._write() as conn:
-            exp = conn.execute(
-                sa.select(experiments.c.artifact_location, experiments.c.lifecycle_stage).where(
-                    experiments.c.experiment_id == exp_pk
-                )
+            exp = _plain.execute(
+                conn,
+                "SELECT artifact_location, lifecycle_stage FROM experiments "
+                "WHERE experiment_id = ?",
+                (exp_pk,),
             ).first()
             if exp is None:
                 raise NotFoundError(f"No experiment with id={experiment_id}")
@@ -367,23 +373,25 @@ class SqlStore(Store):
                 artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_uuid}/artifacts",
                 lifecycle_stage=LifecycleStage.ACTIVE,
             )
-            run_pk = conn.execute(
-                sa.insert(runs)
-                .values(
-                    run_uuid=run_uuid,
-                    experiment_id=exp_pk,
-                    name=run_name,
-                    user_id=user_id,
-                    status=info.status,
-                    start_time=info.start_time,
-                    lifecycle_stage=info.lifecycle_stage,
-                    artifact_uri=info.artifact_uri,
-                )
-                .returning(runs.c.id)
+            run_pk = _plain.execute(
+                conn,
+                "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, "
+                "lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    run_uuid,
+                    exp_pk,
+                    run_name,
+                    user_id,
+                    info.status,
+                    info.start_time,
+                    info.lifecycle_stage,
+                    info.artifact_uri,
+                ),
             ).scalar_one()
-            conn.execute(
-                sa.insert(run_tags),
-                [{"run_id": run_pk, "key": t.key, "value": t.value} for t in tag_rows],
+            _plain.execute(
+                conn,
+                'INSERT INTO tags (run_id, "key", "value") VALUES (?, ?, ?)',
+                [(run_pk, t.key, t.value) for t in tag_rows],
             )
         return Run(info=info, data=RunData(tags={t.key: t.value for t in tag_rows}))
 
@@ -414,12 +422,22 @@ class SqlStore(Store):
         if run_name is not None:
             values["name"] = v.validate_run_name(run_name)
         with self._write() as conn:
-            run_pk, _ = self._active_run(conn, run_id)
+            # One statement when the run may be written to; else the check says why not.
             if values:
-                conn.execute(sa.update(runs).where(runs.c.id == run_pk).values(**values))
+                sets = ", ".join(f"{column} = ?" for column in values)
+                sql = f"UPDATE runs SET {sets} WHERE run_uuid = ? AND lifecycle_stage = ? "
+                sql += f"RETURNING id, {_RUN_INFO_COLUMNS}"
+            else:
+                sql = f"SELECT id, {_RUN_INFO_COLUMNS} FROM runs "
+                sql += "WHERE run_uuid = ? AND lifecycle_stage = ?"
+            row = _plain.execute(
+                conn, sql, (*values.values(), _run_uuid(run_id), LifecycleStage.ACTIVE)
+            ).first()
+            if row is None:
+                self._active_run(conn, run_id)  # raises: unknown or deleted
+                raise NotFoundError(f"Run with id={run_id} not found")
             if run_name is not None:
-                _upsert_tags(conn, run_pk, [RunTag(RUN_NAME_TAG, run_name)])
-            row = conn.execute(sa.select(runs).where(runs.c.id == run_pk)).one()
+                _upsert_tags(conn, row.id, [RunTag(RUN_NAME_TAG, run_name)])
         return _run_info(row)
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
@@ -450,8 +468,8 @@ class SqlStore(Store):
             _purge.purge_run(conn, _run_uuid(run_id), run_id)
 
     def _run_pk(self, conn: sa.Connection, run_id: str) -> int:
-        run_pk: int | None = conn.execute(
-            sa.select(runs.c.id).where(runs.c.run_uuid == _run_uuid(run_id))
+        run_pk: int | None = _plain.execute(
+            conn, "SELECT id FROM runs WHERE run_uuid = ?", (_run_uuid(run_id),)
         ).scalar()
         if run_pk is None:
             raise NotFoundError(f"Run with id={run_id} not found")
@@ -459,10 +477,10 @@ class SqlStore(Store):
 
     def _active_run(self, conn: sa.Connection, run_id: str) -> tuple[int, int]:
         """``(run pk, experiment pk)`` of a run that may be written to."""
-        row = conn.execute(
-            sa.select(runs.c.id, runs.c.experiment_id, runs.c.lifecycle_stage).where(
-                runs.c.run_uuid == _run_uuid(run_id)
-            )
+        row = _plain.execute(
+            conn,
+            "SELECT id, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?",
+            (_run_uuid(run_id),),
         ).first()
         if row is None:
             raise NotFoundError(f"Run with id={run_id} not found")
