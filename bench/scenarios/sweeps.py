@@ -96,9 +96,9 @@ _RB_1K = Case("runbase", "runbase_sweep", {"trials": 1000}, quick={"trials": 300
 _OP_1K = Case(
     "mlflow", "optuna_sweep", {"trials": 1000}, quick={"trials": 300}, interpreter="runbase"
 )
-_RB_10K = Case("runbase", "runbase_sweep", {"trials": 10000}, quick={"trials": 2000})
+_RB_10K = Case("runbase", "runbase_sweep", {"trials": 10000}, quick={"trials": 1000})
 _OP_10K = Case(
-    "mlflow", "optuna_sweep", {"trials": 10000}, quick={"trials": 2000}, interpreter="runbase"
+    "mlflow", "optuna_sweep", {"trials": 10000}, quick={"trials": 1000}, interpreter="runbase"
 )
 
 SCENARIO = Scenario(
