@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -122,3 +123,29 @@ def test_flatten_nested_params(client: Client) -> None:
         "model.encoder.depth": "5",
         "model.encoder.name": "resnet34",
     }
+
+
+def test_logged_points_come_back_exactly(client: Client) -> None:
+    """The writer's packing keeps every value bit, int64 steps and big timestamps exact."""
+    run_id = client.create_run("0").info.run_id
+    points = [
+        (2**63 - 1, 2**60 + 1, math.nan),
+        (-(2**63), 1, math.inf),
+        (2**53 + 1, 2, -math.inf),
+        (7, 3, -0.0),
+        (8, 4, 5e-324),
+    ]
+    for step, stamp, value in points:
+        client.log_metric(run_id, "edge", value, timestamp=stamp, step=step)
+    for step in range(5000):  # more than one batch, converted by the logging thread
+        client.log_metric(run_id, "many", step / 7, step=step)
+    steps, stamps, values = client.get_metric_arrays(run_id, "edge")
+    expected = sorted(points, key=lambda p: (p[0], p[1]))
+    assert steps.tolist() == [p[0] for p in expected]
+    assert stamps.tolist() == [p[1] for p in expected]
+    assert (
+        values.view(np.int64).tolist() == np.array([p[2] for p in expected]).view(np.int64).tolist()
+    )
+    steps, _, values = client.get_metric_arrays(run_id, "many")
+    assert steps.tolist() == list(range(5000))
+    assert values.tolist() == [s / 7 for s in range(5000)]

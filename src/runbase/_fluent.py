@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbase import _system_metrics
 from runbase._validation import validate_metric_value, validate_step
-from runbase._writer import EAGER_FIELDS
+from runbase._writer import BATCH_FIELDS
 from runbase.client import Client, default_tracking_uri
 from runbase.entities import (
     Dataset,
@@ -305,19 +305,19 @@ def log_metric(
     writer = client.writer
     if writer.error is not None:
         writer.raise_error()
-    if type(value) is not float:
-        value = validate_metric_value(key, value)
     if step is None:
         step = 0
-    elif type(step) is not int or not -(2**63) <= step < 2**63:
-        step = validate_step(key, step)
+    # Floats and small int steps pass on comparisons CPython runs fastest (single-digit ints);
+    # anything else goes through the full checks.
+    if type(value) is not float or type(step) is not int or step > 0x3FFFFFFF or step < -0x3FFFFFFF:
+        value, step = validate_metric_value(key, value), validate_step(key, step)
     try:
         points = writer.series[run_id][key]
     except KeyError:
         points = writer.new_series(run_id, key)
     points += (value, _now() * 1000.0 if timestamp is None else int(timestamp), step)
-    if len(points) >= EAGER_FIELDS:
-        writer.full(points)
+    if len(points) >= BATCH_FIELDS:
+        writer.full(run_id, key, points)
     if synchronous:
         client.flush()
 

@@ -28,14 +28,17 @@ raised by the next ``log`` or ``flush``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
+import struct
 import sys
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from math import floor
 from pathlib import Path
 from typing import Final
@@ -50,16 +53,19 @@ from runbase.store.base import MetricColumns, RunWrite, Store
 
 _log = logging.getLogger("runbase")
 
-#: A series this long wakes the thread early, to keep batches a useful size and memory bounded.
-_EAGER_DRAIN: Final = 20_000
-#: A series this long makes ``log`` drain in the caller's thread instead of growing memory.
-_HIGH_WATER: Final = 1_000_000
+#: A series' list this long (in points) is turned into arrays by the thread that logs, while
+#: its objects are still in the CPU's caches: converting them later, cold, costs several times
+#: more, and a short list keeps memory flat.
+_BATCH_POINTS: Final = 2048
 #: The same, in list items: a series' list holds three per point.
-EAGER_FIELDS: Final = 3 * _EAGER_DRAIN
-_HIGH_WATER_FIELDS: Final = 3 * _HIGH_WATER
+BATCH_FIELDS: Final = 3 * _BATCH_POINTS
+#: Converted points waiting for the thread: this many wake it early, to keep batches a useful
+#: size; this many make ``log`` store them in the caller's thread instead of growing memory.
+_EAGER_DRAIN: Final = 100_000
+_HIGH_WATER: Final = 2_000_000
 #: Replays of the spool back off from the first delay, doubling up to the last.
 _REPLAY_BACKOFF: Final = (1.0, 30.0)
-#: Steps and timestamps this large in magnitude are not exact as float64: converted one by one.
+#: Timestamps this large in magnitude are not exact as float64: converted one by one.
 _EXACT_FLOAT: Final = 2.0**53
 _now: Final = time.time
 
@@ -85,9 +91,15 @@ class MetricWriter:
         #: ``log_metric``, which inlines it) only appends, the drain only takes prefixes.
         self.series: dict[str, dict[str, Series]] = {}
         self._series_lock = threading.Lock()
-        self._retired: list[Entry] = []  # lists of ended runs, drained until no one holds them
+        # Taking points out of lists (``full``, the drain), and what was taken: series converted
+        # by ``full`` and waiting for the thread, and the lists of ended runs, drained until no
+        # one holds them.
+        self._take_lock = threading.Lock()
+        self._converted: dict[str, dict[str, list[MetricColumns]]] = {}
+        self._converted_points = 0
+        self._retired: list[Entry] = []
         self._pending: Columns = {}  # drained but not yet stored (store unavailable)
-        self._drain_lock = threading.Lock()
+        self._drain_lock = threading.Lock()  # one drain at a time, so writes keep their order
         self._wake = threading.Event()
         self._closed = False
         self._offline = False
@@ -117,20 +129,25 @@ class MetricWriter:
         # Keep in step with runbase._fluent.log_metric, which inlines this body.
         if self.error is not None:
             self.raise_error()
-        if type(value) is not float:
-            value = v.validate_metric_value(key, value)
         if step is None:
             step = 0
-        elif type(step) is not int or not -(2**63) <= step < 2**63:
-            step = v.validate_step(key, step)
+        # Floats and small int steps pass on comparisons CPython runs fastest (single-digit
+        # ints); anything else goes through the full checks.
+        if (
+            type(value) is not float
+            or type(step) is not int
+            or step > 0x3FFFFFFF
+            or step < -0x3FFFFFFF
+        ):
+            value, step = v.validate_metric_value(key, value), v.validate_step(key, step)
         point = (value, _now() * 1000.0 if timestamp is None else int(timestamp), step)
         try:
             points = self.series[run_id][key]
         except KeyError:
             points = self.new_series(run_id, key)
         points += point  # one C call: the three fields land together
-        if len(points) >= EAGER_FIELDS:
-            self.full(points)
+        if len(points) >= BATCH_FIELDS:
+            self.full(run_id, key, points)
 
     def new_series(self, run_id: str, key: str) -> Series:
         """The list of a series ``log`` has no list for yet, created if need be (the key is
@@ -145,12 +162,20 @@ class MetricWriter:
                 points = keys[key] = []
             return points
 
-    def full(self, points: Series) -> None:
-        """A series reached ``_EAGER_DRAIN`` points: wake the thread, or drain here when the
-        thread cannot keep up."""
-        if not self._wake.is_set():
+    def full(self, run_id: str, key: str, points: Series) -> None:
+        """A series' list reached ``_BATCH_POINTS``: convert it here, wake the thread when enough
+        is converted, and store in this thread when the thread cannot keep up."""
+        with self._take_lock:
+            n = len(points) // 3 * 3
+            if n < BATCH_FIELDS:  # a drain took them meanwhile
+                return
+            cols = _take_columns(points, n)
+            self._converted.setdefault(run_id, {}).setdefault(key, []).append(cols)
+            self._converted_points += n // 3
+            converted = self._converted_points
+        if converted >= _EAGER_DRAIN and not self._wake.is_set():
             self._wake.set()
-        if len(points) >= _HIGH_WATER_FIELDS:
+        if converted >= _HIGH_WATER:
             self.flush()
 
     def flush(self) -> None:
@@ -239,20 +264,28 @@ class MetricWriter:
         with self._series_lock:
             keys = self.series.pop(run_id, None)
         if keys:
-            with self._drain_lock:
+            with self._take_lock:
                 self._retired.extend((run_id, key, points) for key, points in keys.items())
 
     def _drain(self) -> None:
         with self._drain_lock:
-            entries = self._retired + [
-                (run_id, key, points)
-                for run_id, keys in list(self.series.items())
-                for key, points in list(keys.items())
-            ]
-            batch, self._pending = self._pending, {}
-            _take(entries, batch)
-            if self._retired:
-                self._retired = [e for e in self._retired if e[2] or _held(e) > _UNHELD]
+            with self._take_lock:
+                # Oldest first: what failed to store, then what ``full`` converted, then what
+                # the lists still hold.
+                batch, self._pending = self._pending, {}
+                for run_id, series in self._converted.items():
+                    for key, parts in series.items():
+                        _add(batch, run_id, key, _concat(*parts))
+                self._converted, self._converted_points = {}, 0
+                entries = self._retired + [
+                    (run_id, key, points)
+                    for run_id, keys in list(self.series.items())
+                    for key, points in list(keys.items())
+                ]
+                _take(entries, batch)
+                del entries
+                if self._retired:
+                    self._retired = [e for e in self._retired if e[2] or _held(e) > _UNHELD]
             if batch:
                 self._write(batch)
 
@@ -357,39 +390,54 @@ class MetricWriter:
         self._replay()
 
 
-def _columns(fields: Series) -> MetricColumns:
-    """A series' flat fields as columns, in one pass in C: every field goes through float64,
-    which is exact for values and for steps and timestamps below 2**53 in magnitude (a series
-    with bigger ones is converted field by field)."""
-    flat = np.fromiter(fields, np.float64, len(fields)).reshape(-1, 3)
-    stamps, steps = flat[:, 1], flat[:, 2]
-    values = flat[:, 0].copy()
-    if max(-steps.min(), steps.max(), -stamps.min(), stamps.max()) >= _EXACT_FLOAT:
-        return MetricColumns(
-            np.array(fields[2::3], dtype=np.int64),
-            np.array([floor(t) for t in fields[1::3]], dtype=np.int64),
-            values,
-        )
-    # Clock timestamps are fractional milliseconds: floor, as integer division would.
-    return MetricColumns(steps.astype(np.int64), np.floor(stamps).astype(np.int64), values)
+#: A series' list, packed: value and timestamp as float64, step as int64, point after point.
+_POINT_DTYPE: Final = np.dtype([("value", "<f8"), ("timestamp", "<f8"), ("step", "<i8")])
+
+
+@functools.lru_cache(maxsize=8)
+def _packer(points: int) -> struct.Struct:
+    return struct.Struct("<" + "ddq" * points)
+
+
+def _take_columns(points: Series, n: int) -> MetricColumns:
+    """Take a series' first ``n`` fields (whole points) out of its list, as columns.
+
+    One C pass over the list (``struct`` packs it several times faster than numpy iterates it),
+    the objects freed right after, while still in cache. Steps stay exact (int64); timestamps go
+    through float64, exact below 2**53 ms in magnitude (a series with bigger ones, which only a
+    caller can give, is converted one by one). The caller holds ``_take_lock``: points logged
+    meanwhile land behind the first ``n`` and stay."""
+    packed = np.frombuffer(_packer(n // 3).pack(*islice(points, n)), _POINT_DTYPE)
+    stamps = packed["timestamp"]
+    if max(-stamps.min(), stamps.max()) >= _EXACT_FLOAT:
+        exact = np.array([floor(t) for t in points[1:n:3]], dtype=np.int64)
+    else:
+        # Clock timestamps are fractional milliseconds: floor, as integer division would.
+        exact = np.floor(stamps).astype(np.int64)
+    cols = MetricColumns(packed["step"].copy(), exact, packed["value"].copy())
+    del points[:n]
+    return cols
 
 
 def _take(entries: list[Entry], batch: Columns) -> None:
-    """Move every point the entries' lists hold into ``batch``, as columns."""
+    """Move every whole point the entries' lists hold into ``batch``, as columns."""
     for run_id, key, points in entries:
-        n = len(points) // 3 * 3  # whole points (a point's fields are added in one call)
-        if not n:
-            continue
-        taken = points[:n]
-        del points[:n]  # points logged meanwhile are behind the first n: they stay
-        cols = _columns(taken)
-        series = batch.setdefault(run_id, {})
-        earlier = series.get(key)
-        series[key] = cols if earlier is None else _concat(earlier, cols)
+        n = len(points) // 3 * 3  # a point's three fields are added in one call
+        if n:
+            _add(batch, run_id, key, _take_columns(points, n))
 
 
-def _concat(first: MetricColumns, second: MetricColumns) -> MetricColumns:
-    return MetricColumns(*(np.concatenate(pair) for pair in zip(first, second, strict=True)))
+def _add(batch: Columns, run_id: str, key: str, cols: MetricColumns) -> None:
+    """Append a series' columns to a batch, behind what it holds for that series."""
+    series = batch.setdefault(run_id, {})
+    earlier = series.get(key)
+    series[key] = cols if earlier is None else _concat(earlier, cols)
+
+
+def _concat(*parts: MetricColumns) -> MetricColumns:
+    if len(parts) == 1:
+        return parts[0]
+    return MetricColumns(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
 def _count(columns: Columns) -> int:
