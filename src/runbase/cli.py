@@ -340,8 +340,15 @@ def server(
         os.environ[app.ENV_AUTH_TOKENS_FILE] = os.path.abspath(auth_tokens_file)
     else:
         os.environ.pop(app.ENV_AUTH_TOKENS_FILE, None)
+    from runbase.server._protocol import NoDelayH11Protocol
+
     uvicorn.run(
-        "runbase.server.app:app_from_env", factory=True, host=host, port=port, workers=workers
+        "runbase.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=NoDelayH11Protocol,
     )
 
 
