@@ -10,7 +10,7 @@ import pytest
 
 from runbase.errors import InvalidInputError
 from runbase.store import MetricColumns
-from runbase.store._downsample import downsample, window
+from runbase.store._downsample import bucket_starts, downsample, window
 
 
 def _series(
@@ -89,3 +89,30 @@ def test_a_million_points_is_fast() -> None:
     begin = time.perf_counter()
     downsample(cols, 2000)
     assert time.perf_counter() - begin < 0.2  # about 20 ms here; generous for a loaded machine
+
+
+def _reference_starts(steps: np.ndarray, lo: int, width: float, buckets: int) -> list[int]:
+    """Bucket starts by the per-point formula the boundaries must reproduce exactly."""
+    index = np.minimum(
+        ((steps.astype(np.float64) - float(lo)) / width).astype(np.int64), buckets - 1
+    )
+    return np.flatnonzero(np.diff(index, prepend=-1)).tolist()
+
+
+@pytest.mark.parametrize("span", [60, 10**6, 10**15, 2**62])
+def test_bucket_boundaries_match_the_per_point_formula(span: int) -> None:
+    rng = np.random.default_rng(span % 1000)
+    for _ in range(300):
+        steps = np.sort(rng.integers(-span, span, int(rng.integers(1, 300)))).astype(np.int64)
+        buckets = int(rng.integers(1, 500))
+        lo = int(steps[0]) - int(rng.integers(0, 3))
+        width = (float(steps[-1]) - float(lo) + 1.0) / buckets
+        got = bucket_starts(steps, lo, width, buckets).tolist()
+        assert got == _reference_starts(steps, lo, width, buckets)
+
+
+def test_min_and_max_steps_are_the_first_occurrence_in_their_bucket() -> None:
+    # Bucket 0 holds the value 1 twice and bucket 1 holds it too: each finds its own first.
+    cols = _series([3, 1, 1, 2, 1, 1, 9, 9], steps=[0, 1, 2, 3, 4, 5, 6, 7])
+    b = downsample(cols, 2)
+    assert b.min_step.tolist() == [1, 4] and b.max_step.tolist() == [0, 6]

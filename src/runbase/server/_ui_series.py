@@ -74,20 +74,20 @@ def extreme_indices(steps: I64, values: npt.NDArray[np.float64], lo: int, width:
     n = int(steps.shape[0])
     if n == 0:
         return np.empty(0, np.int64)
-    index = ((steps.astype(np.float64) - float(lo)) / width).astype(np.int64)
-    starts = np.flatnonzero(np.diff(index, prepend=-1))
+    starts = _downsample.bucket_starts(steps, lo, width)
     if starts.shape[0] == n:  # one point per bucket: nothing to drop
         return np.arange(n, dtype=np.int64)
     counts = np.diff(np.append(starts, n))
     with np.errstate(invalid="ignore"):
         mins = np.fmin.reduceat(values, starts)
         maxs = np.fmax.reduceat(values, starts)
-    positions = np.arange(n)
-    keep = [starts[:1], np.array([n - 1])]
-    for targets in (mins, maxs):
-        hit = np.where(values == np.repeat(targets, counts), positions, n)
-        first = np.minimum.reduceat(hit, starts)
-        keep.append(np.where(first == n, starts, first))  # an all-NaN bucket: its first point
+    keep = [
+        starts[:1],
+        np.array([n - 1]),
+        # An all-NaN bucket keeps its first point.
+        _downsample.first_match(values, mins, starts, counts),
+        _downsample.first_match(values, maxs, starts, counts),
+    ]
     return np.unique(np.concatenate(keep)).astype(np.int64)
 
 

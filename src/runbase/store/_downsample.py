@@ -17,7 +17,7 @@ import numpy.typing as npt
 from runbase.errors import InvalidInputError
 from runbase.store.base import MetricColumns
 
-__all__ = ["MAX_BUCKETS", "Buckets", "downsample", "window"]
+__all__ = ["MAX_BUCKETS", "Buckets", "bucket_starts", "downsample", "first_match", "window"]
 
 #: More buckets than this is not chart data any more: ask for the raw points.
 MAX_BUCKETS = 100_000
@@ -80,10 +80,7 @@ def downsample(
     hi = int(steps[-1]) if end is None else end
     # Float arithmetic: int64 steps far apart would overflow ``(steps - lo) * buckets``.
     width = (float(hi) - float(lo) + 1.0) / buckets
-    index = np.minimum(
-        ((steps.astype(np.float64) - float(lo)) / width).astype(np.int64), buckets - 1
-    )
-    starts = np.flatnonzero(np.diff(index, prepend=-1))
+    starts = bucket_starts(steps, lo, width, buckets)
     ends = np.append(starts[1:], n)
     counts = (ends - starts).astype(np.int64)
     with np.errstate(invalid="ignore"):
@@ -96,17 +93,71 @@ def downsample(
         first=values[starts],
         last=values[ends - 1],
         min=mins,
-        min_step=steps[_first_match(values, mins, starts, counts)],
+        min_step=steps[first_match(values, mins, starts, counts)],
         max=maxs,
-        max_step=steps[_first_match(values, maxs, starts, counts)],
+        max_step=steps[first_match(values, maxs, starts, counts)],
     )
 
 
-def _first_match(values: F64, targets: F64, starts: I64, counts: I64) -> I64:
+def bucket_starts(steps: I64, lo: int, width: float, buckets: int | None = None) -> I64:
+    """Positions of the first point of each non-empty bucket of a step-sorted series whose
+    steps are all ``>= lo``; point ``i`` is in bucket ``int((steps[i] - lo) / width)``, computed
+    in floats, or the last bucket (``buckets - 1``) when that is further.
+
+    The series is not walked point by point: each bucket boundary (the first step whose bucket
+    is ``k`` or later) is found from that same formula, then looked up with a binary search, so
+    a million points cost a few thousand searches instead of a dozen passes over the arrays.
+    """
+    n = int(steps.shape[0])
+    cap = _NO_CAP if buckets is None else buckets - 1
+    last = min(int(_bucket_of(steps[-1:], lo, width)[0]), cap) if n else 0
+    if last <= 0:
+        return np.zeros(min(n, 1), np.int64)
+    edges = _bucket_edges(lo, width, last, steps)
+    if edges is None:  # steps too large for exact float arithmetic: walk the points
+        index = np.minimum(_bucket_of(steps, lo, width), cap)
+        return np.flatnonzero(np.diff(index, prepend=-1)).astype(np.int64)
+    positions = np.searchsorted(steps, edges, side="left")
+    positions = positions[positions < n]
+    return np.unique(np.concatenate([np.zeros(1, np.int64), positions])).astype(np.int64)
+
+
+_NO_CAP = np.iinfo(np.int64).max
+#: Integers up to this size are exact in a float64, so a bucket edge found with them is exact.
+_EXACT = 2**52
+
+
+def _bucket_of(steps: I64, lo: int, width: float) -> I64:
+    """Bucket numbers before the clamp to the last bucket (one formula for points and edges)."""
+    index: I64 = ((steps.astype(np.float64) - float(lo)) / width).astype(np.int64)
+    return index
+
+
+def _bucket_edges(lo: int, width: float, last: int, steps: I64) -> I64 | None:
+    """For ``k = 1 .. last``, the smallest integer step in bucket ``k`` or later; None when the
+    steps are too large for the search to be exact."""
+    if max(abs(lo), abs(int(steps[0])), abs(int(steps[-1]))) >= _EXACT or last >= _EXACT:
+        return None
+    k = np.arange(1, last + 1, dtype=np.int64)
+    # A first guess from the edge's position, then nudged until it is the first step whose
+    # bucket (by the very formula each point would get) is k: rounding may put it one off.
+    edge: I64 = np.ceil(float(lo) + k * width).astype(np.int64)
+    for _ in range(4):
+        early = _bucket_of(edge - 1, lo, width) >= k
+        late = _bucket_of(edge, lo, width) < k
+        if not (early.any() or late.any()):
+            return edge
+        edge = edge - early.astype(np.int64) + late.astype(np.int64)
+    return None
+
+
+def first_match(values: F64, targets: F64, starts: I64, counts: I64) -> I64:
     """Per bucket, the position of the first value equal to the bucket's target (the bucket's
     first position when nothing matches: an all-NaN bucket)."""
-    n = values.shape[0]
-    matches = values == np.repeat(targets, counts)
-    positions = np.where(matches, np.arange(n), n)
-    first: I64 = np.minimum.reduceat(positions, starts)
-    return np.where(first == n, starts, first)
+    hits = np.flatnonzero(values == np.repeat(targets, counts))
+    if hits.shape[0] == 0:
+        return starts
+    # The first hit at or after each bucket's start, if it is still inside the bucket.
+    at = np.minimum(np.searchsorted(hits, starts), hits.shape[0] - 1)
+    found = hits[at]
+    return np.where((found >= starts) & (found < starts + counts), found, starts).astype(np.int64)

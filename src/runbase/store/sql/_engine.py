@@ -20,9 +20,15 @@ from runbase.errors import InvalidInputError, StoreError
 SCHEMA_REVISION: Final = "0003"
 _MIGRATIONS: Final = str(Path(__file__).parent / "migrations")
 _BUSY_TIMEOUT_S: Final = 120.0
+#: Bytes of the database file readers map into memory. A metric series is read as a few hundred
+#: 16 KiB blobs, each a chain of overflow pages; without the map SQLite fetches every page with
+#: its own read() call, which was most of the time of reading a long series (18 ms of 24 MB for a
+#: million points, 8 ms mapped). The map is address space over the OS page cache, not memory of
+#: our own; pages past it are read as before.
+_READ_MMAP_BYTES: Final = 1 << 30
 
 
-def _sqlite_engine(url: sa.URL, begin: str, pool_size: int) -> Engine:
+def _sqlite_engine(url: sa.URL, begin: str, pool_size: int, mmap_bytes: int = 0) -> Engine:
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_S},
@@ -41,6 +47,8 @@ def _sqlite_engine(url: sa.URL, begin: str, pool_size: int) -> Engine:
         # MLflow's LIKE is case-sensitive (ILIKE is not); SQLite's LIKE is not by default.
         cur.execute("PRAGMA case_sensitive_like=ON")
         cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+        if mmap_bytes:
+            cur.execute(f"PRAGMA mmap_size={mmap_bytes}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -60,7 +68,8 @@ def create_engines(uri: str) -> tuple[Engine, Engine]:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # One pooled connection for writes: within a process writes queue on the pool, across
         # processes on SQLite's lock.
-        return _sqlite_engine(url, "BEGIN IMMEDIATE", 1), _sqlite_engine(url, "BEGIN", 4)
+        writer = _sqlite_engine(url, "BEGIN IMMEDIATE", 1)
+        return writer, _sqlite_engine(url, "BEGIN", 4, _READ_MMAP_BYTES)
     if backend == "postgresql":
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")

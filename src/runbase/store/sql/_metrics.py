@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -281,10 +281,33 @@ def read_series(conn: sa.Connection, run_pk: int, key_id: int) -> MetricColumns:
     ).all()
     if not rows:
         return empty_columns()
-    steps = np.frombuffer(b"".join(r[0] for r in rows), _I8).astype(np.int64)
-    stamps = np.frombuffer(b"".join(r[1] for r in rows), _I8).astype(np.int64)
-    values = np.frombuffer(b"".join(r[2] for r in rows), _F8).astype(np.float64)
+    steps, stamps, values = _unpack(rows)
     return _sorted_unique(steps, stamps, values)
+
+
+def _unpack(rows: Sequence[Any]) -> MetricColumns:
+    """Chunk rows ``(steps, timestamps, values)`` as three arrays, with one copy of each byte.
+
+    The arrays are allocated by numpy, which asks the kernel for huge pages for large ones:
+    a million points is 24 MB, and filling as many fresh 4 KiB pages (what joining the blobs into
+    a ``bytes`` gives) cost more page faults than the copy itself.
+    """
+    n = sum(len(row[0]) for row in rows) // _I8.itemsize
+    # ``<i8``/``<f8`` are native on every platform numpy ships wheels for but big-endian ones,
+    # where ``astype`` swaps the bytes.
+    out = (np.empty(n, _I8), np.empty(n, _I8), np.empty(n, _F8))
+    views = [a.data.cast("B") for a in out]
+    offset = 0
+    for row in rows:
+        end = offset + len(row[0])
+        for view, blob in zip(views, row, strict=True):
+            view[offset:end] = blob
+        offset = end
+    return MetricColumns(
+        out[0].astype(np.int64, copy=False),
+        out[1].astype(np.int64, copy=False),
+        out[2].astype(np.float64, copy=False),
+    )
 
 
 def empty_columns() -> MetricColumns:
@@ -299,6 +322,10 @@ def _sorted_unique(
     Series are usually logged in order, so the sort is skipped when a linear check shows it is
     not needed.
     """
+    if bool((steps[1:] > steps[:-1]).all()):
+        # The usual series, one point per step, logged in order: nothing to sort and no two
+        # points alike. One comparison pass instead of the diffs below.
+        return MetricColumns(steps, stamps, values)
     d_step = np.diff(steps)
     in_order = bool(np.all((d_step > 0) | ((d_step == 0) & (np.diff(stamps) >= 0))))
     if not in_order:
