@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ WORKER = Path(__file__).resolve().parent / "_worker.py"
 ENV_PYTHON = {"runbase": "BENCH_PYTHON_RUNBASE", "mlflow": "BENCH_PYTHON_MLFLOW"}
 ENV_INTERPRETER = "BENCH_INTERPRETER"
 ENV_SERVERS = "BENCH_SERVERS"
+ENV_SHARED = "BENCH_SHARED"
 
 #: Variables that would point a tool at another store or experiment than the fresh one.
 _CLEARED = (
@@ -156,13 +158,55 @@ def run_all(
     total = sum(len(plan) for _, plan in plans)
     done = 0
     measurements: list[Measurement] = []
-    for scenario, plan in plans:
-        for repeat, case in plan:
-            done += 1
-            m = measure(scenario, case, repeat, pythons, quick)
-            _progress(done, total, m)
-            measurements.append(m)
+    with _shared_servers(quick):
+        for scenario, plan in plans:
+            for repeat, case in plan:
+                done += 1
+                m = measure(scenario, case, repeat, pythons, quick)
+                _progress(done, total, m)
+                measurements.append(m)
     return measurements
+
+
+@contextlib.contextmanager
+def _shared_servers(quick: bool) -> Iterator[None]:
+    """With ``--quick``, a folder where the server scenarios keep one server per tool and worker
+    count for the whole run (see ``scenarios/_servers.py``); they are stopped at the end."""
+    if not quick:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="runbase-bench-shared-") as tmp:
+        os.environ[ENV_SHARED] = tmp
+        try:
+            yield
+        finally:
+            del os.environ[ENV_SHARED]
+            _stop_groups(Path(tmp) / "servers.pgid")
+
+
+def _stop_groups(listing: Path) -> None:
+    """SIGTERM to each listed process group, SIGKILL to what is left of them 10 s later."""
+    try:
+        groups = [int(line) for line in listing.read_text().split()]
+    except (OSError, ValueError):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, sig)
+        deadline = time.monotonic() + 10
+        while sig == signal.SIGTERM and time.monotonic() < deadline:
+            if not any(_group_exists(pgid) for pgid in groups):
+                return
+            time.sleep(0.1)
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _repeats(scenario: Scenario, quick: bool) -> int:

@@ -1,6 +1,12 @@
 """Servers for the server scenarios: ``runbase server`` and ``mlflow server`` started fresh by the
 measurement that uses them, on a free loopback port, and stopped when it ends.
 
+With ``--quick`` (``$BENCH_SHARED`` set by the runner) each tool's server is started once per
+worker count, on a store in that shared folder, and reused by every later measurement: starting
+``mlflow server`` took most of a quick run's time. Each measurement then works in an experiment
+of its own. The quick figures of a shared server include what earlier measurements left in it
+(its memory above all); the published figures come from full runs, where every server is fresh.
+
 Both get the same flags: a SQLite store (``sqlite:///…``) in the measurement's folder,
 ``--artifacts-destination`` beside it, ``--host 127.0.0.1``, ``--port`` and ``--workers``. Each
 server runs in a session of its own, so stopping it stops its workers too; its process group is
@@ -29,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scenarios import _stores
 from scenarios._spec import Result, Tool
 
 #: Worker processes of both servers, as in PRODUCT.md's baseline of ``mlflow server``.
 WORKERS = 4
-EXPERIMENT = "bench"
 #: Seconds a server may take to answer ``/health``.
 STARTUP_TIMEOUT = 120.0
 
@@ -47,16 +53,34 @@ def python(tool: Tool) -> str:
     return os.environ[f"BENCH_PYTHON_{tool.upper()}"]
 
 
+def _shared() -> Path | None:
+    folder = os.environ.get("BENCH_SHARED")
+    return Path(folder) if folder else None
+
+
+def _home() -> Path:
+    """Where the servers' stores live: the measurement's folder, or the shared one."""
+    return _shared() or Path.cwd()
+
+
+def experiment() -> str:
+    """The experiment a measurement works in: its own, even on a shared server (the folder of a
+    measurement, its working directory, has a unique name)."""
+    return "bench" if _shared() is None else f"bench-{Path.cwd().parent.name}"
+
+
 def store_path(tool: Tool) -> Path:
-    return Path.cwd() / f"{tool}.db"
+    return _home() / f"{tool}.db"
 
 
 def store_uri(tool: Tool) -> str:
+    if tool == "mlflow":
+        return _stores.mlflow_db(store_path(tool))
     return f"sqlite:///{store_path(tool)}"
 
 
 def artifacts(tool: Tool) -> Path:
-    return Path.cwd() / f"{tool}-artifacts"
+    return _home() / f"{tool}-artifacts"
 
 
 def spool_here() -> None:
@@ -96,7 +120,7 @@ def _prepare_runbase() -> Result:
     import runbase
 
     client = runbase.Client(store_uri("runbase"))
-    experiment_id = client.create_experiment(EXPERIMENT)
+    experiment_id = client.create_experiment(experiment())
     client.close()
     return {"experiment_id": experiment_id}
 
@@ -105,7 +129,7 @@ def _prepare_mlflow() -> Result:
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=store_uri("mlflow"))
-    return {"experiment_id": client.create_experiment(EXPERIMENT)}
+    return {"experiment_id": client.create_experiment(experiment())}
 
 
 # -- servers -----------------------------------------------------------------------------------
@@ -124,9 +148,31 @@ class Server:
 @contextmanager
 def serve(tool: Tool, workers: int = WORKERS) -> Iterator[Server]:
     """``runbase server`` or ``mlflow server`` on the store ``store_uri(tool)``, until the block
-    ends."""
+    ends; with a shared folder, the one started by an earlier measurement if there is one, left
+    running for the next."""
+    shared = _shared()
+    if shared is None:
+        with _start(tool, workers) as server:
+            yield server
+        return
+    record = shared / f"{tool}-{workers}.json"
+    if record.exists():
+        server = Server(**json.loads(record.read_text()))
+        if _wait_healthy(server.url, None):
+            wait_quiet(server.pid)
+            yield server
+            return
+    with _start(tool, workers, keep=True) as server:
+        record.write_text(json.dumps(server.__dict__))
+        yield server
+
+
+@contextmanager
+def _start(tool: Tool, workers: int, keep: bool = False) -> Iterator[Server]:
+    """Start a server, wait until it answers and is quiet; stop it when the block ends unless
+    ``keep`` (the runner stops it at the end of the run)."""
     artifacts(tool).mkdir(exist_ok=True)
-    log = Path.cwd() / f"{tool}-server.log"
+    log = _home() / f"{tool}-server.log"
     for attempt in range(3):
         port = _free_port()
         command = [
@@ -157,7 +203,8 @@ def serve(tool: Tool, workers: int = WORKERS) -> Iterator[Server]:
                 yield Server(tool, url, proc.pid, healthy, quiet)
                 return
         finally:
-            _stop(proc)
+            if not keep:
+                _stop(proc)
         # It exited before answering: most likely another process took the port meanwhile.
         if attempt == 2:
             tail = log.read_text(errors="replace").strip().splitlines()[-20:]
@@ -171,14 +218,16 @@ def _free_port() -> int:
 
 
 def _register(pgid: int) -> None:
-    listing = os.environ.get("BENCH_SERVERS")
+    shared = _shared()
+    listing = str(shared / "servers.pgid") if shared else os.environ.get("BENCH_SERVERS")
     if listing:
         with open(listing, "a") as out:
             out.write(f"{pgid}\n")
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
-    """True once ``/health`` answers; False if the process exited first."""
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes] | None) -> bool:
+    """True once ``/health`` answers; False if the process exited first (or, with no process
+    given, if the server does not answer at once)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         try:
@@ -186,8 +235,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
                 if answer.status == 200:
                     return True
         except OSError:
-            pass
-        if proc.poll() is not None:
+            if proc is None:
+                return False
+        if proc is not None and proc.poll() is not None:
             return False
         time.sleep(0.02)
     raise RuntimeError(f"no answer from {url}/health after {STARTUP_TIMEOUT:.0f} s")

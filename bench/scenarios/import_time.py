@@ -52,5 +52,5 @@ SCENARIO = Scenario(
         ),
     ),
     repeats=7,
-    quick_repeats=3,
+    quick_repeats=1,
 )

@@ -24,7 +24,7 @@ def runbase_store_points(points: int) -> Result:
     import runbase
 
     client = runbase.Client(_servers.store_uri("runbase"))
-    experiment_id = client.create_experiment(_servers.EXPERIMENT)
+    experiment_id = client.create_experiment(_servers.experiment())
     run_id = client.create_run(experiment_id).info.run_id
     steps = np.arange(points, dtype=np.int64)
     client.log_metric_series(run_id, KEY, np.sin(steps * 0.001), steps=steps)
@@ -40,7 +40,7 @@ def mlflow_store_points(points: int) -> Result:
     from mlflow.entities import Metric
 
     client = mlflow.MlflowClient(tracking_uri=_servers.store_uri("mlflow"))
-    experiment_id = client.create_experiment(_servers.EXPERIMENT)
+    experiment_id = client.create_experiment(_servers.experiment())
     run_id = client.create_run(experiment_id).info.run_id
     stamp = int(time.time() * 1000)
     for first in range(0, points, BATCH):

@@ -52,7 +52,7 @@ def runbase_client_loop(keys: int, steps: int, workers: int) -> Result:
     names = _keys(keys)
     with _servers.serve("runbase", workers) as srv:
         runbase.set_tracking_uri(srv.url)
-        runbase.set_experiment(_servers.EXPERIMENT)
+        runbase.set_experiment(_servers.experiment())
         run_id = runbase.start_run().info.run_id
         start = time.perf_counter()
         for step in range(steps):

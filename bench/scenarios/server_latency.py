@@ -41,7 +41,7 @@ def runbase_client_calls(n: int, workers: int) -> Result:
     _servers.spool_here()
     with _servers.serve("runbase", workers) as srv:
         runbase.set_tracking_uri(srv.url)
-        runbase.set_experiment(_servers.EXPERIMENT)
+        runbase.set_experiment(_servers.experiment())
         run_id = runbase.start_run().info.run_id
         runbase.log_metric("warmup", 0.0, step=0)
         start = time.perf_counter()

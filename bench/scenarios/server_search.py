@@ -56,7 +56,7 @@ def runbase_build(runs: int) -> Result:
     from runbase.entities import Metric, Param
 
     client = runbase.Client(_servers.store_uri("runbase"))
-    experiment_id = client.create_experiment(_servers.EXPERIMENT)
+    experiment_id = client.create_experiment(_servers.experiment())
     stamp = int(time.time() * 1000)
     start = time.perf_counter()
     for i in range(runs):
@@ -77,7 +77,7 @@ def mlflow_build(runs: int) -> Result:
     from mlflow.entities import Metric, Param
 
     client = mlflow.MlflowClient(tracking_uri=_servers.store_uri("mlflow"))
-    experiment_id = client.create_experiment(_servers.EXPERIMENT)
+    experiment_id = client.create_experiment(_servers.experiment())
     stamp = int(time.time() * 1000)
     start = time.perf_counter()
     for i in range(runs):

@@ -90,15 +90,15 @@ def optuna_sweep(trials: int) -> Result:
 
 
 _TARGET = Target("<=", 5.0, "≤ 5 ms per trial, flat")
-_RB_1K = Case("runbase", "runbase_sweep", {"trials": 1000}, quick={"trials": 300})
+_RB_1K = Case("runbase", "runbase_sweep", {"trials": 1000}, quick={"trials": 100})
 # The comparison side of a figure is its ``mlflow`` case; plain Optuna runs in runbase's
 # interpreter, where it is installed.
 _OP_1K = Case(
-    "mlflow", "optuna_sweep", {"trials": 1000}, quick={"trials": 300}, interpreter="runbase"
+    "mlflow", "optuna_sweep", {"trials": 1000}, quick={"trials": 100}, interpreter="runbase"
 )
-_RB_10K = Case("runbase", "runbase_sweep", {"trials": 10000}, quick={"trials": 1000})
+_RB_10K = Case("runbase", "runbase_sweep", {"trials": 10000}, quick={"trials": 300})
 _OP_10K = Case(
-    "mlflow", "optuna_sweep", {"trials": 10000}, quick={"trials": 1000}, interpreter="runbase"
+    "mlflow", "optuna_sweep", {"trials": 10000}, quick={"trials": 300}, interpreter="runbase"
 )
 
 SCENARIO = Scenario(
