@@ -247,19 +247,27 @@ def raw_json(rows: list[Row], measurements: list[Measurement], meta: dict[str, A
 
 #: The browser benchmark (``bench/ui_bench.py``) writes its figures between these lines of
 #: RESULTS.md; a run of ``run.py`` keeps them.
-UI_SECTION_START = "<!-- ui-bench:start -->"
-UI_SECTION_END = "<!-- ui-bench:end -->"
+#: Sections of RESULTS.md that a rerun of ``run.py`` keeps: the UI benchmark's (written by
+#: ``ui_bench.py``) and the analysis of missed targets (written by hand, from the run above it).
+KEPT_SECTIONS = ("ui-bench", "analysis")
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
 
 
 def kept_section(path: Path) -> str:
-    """The UI benchmark's section of an existing report, to carry over ("" when none)."""
+    """The kept sections of an existing report, to carry over ("" when none)."""
     if not path.is_file():
         return ""
     text = path.read_text()
-    start, end = text.find(UI_SECTION_START), text.find(UI_SECTION_END)
-    if start < 0 or end < start:
-        return ""
-    return "\n" + text[start : end + len(UI_SECTION_END)] + "\n"
+    kept = ""
+    for name in KEPT_SECTIONS:
+        start_marker, end_marker = markers(name)
+        start, end = text.find(start_marker), text.find(end_marker)
+        if 0 <= start < end:
+            kept += "\n" + text[start : end + len(end_marker)] + "\n"
+    return kept
 
 
 def write(path: Path, text: str) -> None:
