@@ -590,11 +590,7 @@ class SqlStore(Store):
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         with self._read() as conn:
-            run_pk = self._run_pk(conn, run_id)
-            key_id = _metrics.lookup_key_ids(conn, [key], self._key_ids).get(key)
-            if key_id is None:
-                return _metrics.empty_columns()
-            return _metrics.read_series(conn, run_pk, key_id)
+            return _metrics.read_series(conn, self._run_pk(conn, run_id), key)
 
     # -- journals and leases -----------------------------------------------------------------
     def append_journal(
