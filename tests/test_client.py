@@ -45,6 +45,38 @@ def test_log_metric_series_bulk(client: Client) -> None:
     assert summary.count == 100_000 and summary.max == values.max()
 
 
+def test_short_series_blocks_are_queued_with_logged_points(client: Client, tmp_path: Path) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "loss", 5.0, step=0)
+    steps = np.arange(1, 1001)
+    values = steps * 0.5
+    client.log_metric_series(run_id, "loss", values, steps=steps)
+    steps += 1000  # the caller reuses its arrays: what was queued is a copy
+    values[:] = -1.0
+    client.log_metric(run_id, "loss", 7.0, step=5000)
+    reader = Client(str(tmp_path / "c.db"))
+    deadline = time.monotonic() + 3  # stored in the background, within the flush interval
+    while reader.store.get_run(run_id).data.summaries.get("loss") is None:
+        assert time.monotonic() < deadline, "the queued block was not stored within 3 s"
+        time.sleep(0.05)
+    got_steps, _, got = client.get_metric_arrays(run_id, "loss")
+    assert got_steps.tolist() == [0, *range(1, 1001), 5000]
+    assert got.tolist() == [5.0, *(np.arange(1, 1001) * 0.5).tolist(), 7.0]
+    reader.close()
+
+
+def test_queued_series_rejected_at_next_call(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.log_metric_series(run_id, "m", [1.0, 2.0])
+    client.store.delete_run(run_id)
+    with pytest.raises(InvalidInputError, match=r"2 metric points for run .* were rejected"):
+        client.flush()
+    with pytest.raises(InvalidInputError):
+        client.log_metric_series(run_id, "bad key!", [1.0])
+    with pytest.raises(InvalidInputError, match="one length"):
+        client.log_metric_series(run_id, "m", [1.0, 2.0], steps=[1])
+
+
 def test_log_batch_like_mlflow(client: Client) -> None:
     run_id = client.create_run("0", run_name="batch").info.run_id
     client.log_batch(

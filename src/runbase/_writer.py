@@ -63,6 +63,8 @@ BATCH_FIELDS: Final = 3 * _BATCH_POINTS
 #: size; this many make ``log`` store them in the caller's thread instead of growing memory.
 _EAGER_DRAIN: Final = 100_000
 _HIGH_WATER: Final = 2_000_000
+#: ``log_metric_series`` queues series shorter than this (``append``), stores longer ones at once.
+QUEUED_SERIES_POINTS: Final = _EAGER_DRAIN
 #: Replays of the spool back off from the first delay, doubling up to the last.
 _REPLAY_BACKOFF: Final = (1.0, 30.0)
 #: Timestamps this large in magnitude are not exact as float64: converted one by one.
@@ -172,6 +174,29 @@ class MetricWriter:
             cols = _take_columns(points, n)
             self._converted.setdefault(run_id, {}).setdefault(key, []).append(cols)
             self._converted_points += n // 3
+            converted = self._converted_points
+        if converted >= _EAGER_DRAIN and not self._wake.is_set():
+            self._wake.set()
+        if converted >= _HIGH_WATER:
+            self.flush()
+
+    def append(self, run_id: str, key: str, cols: MetricColumns) -> None:
+        """Queue a block of a series' points (``log_metric_series`` with a short one): stored
+        with the next drain, in one transaction with everything else queued, as ``log``'s
+        points are. The columns must be the caller's no longer (copies)."""
+        if self.error is not None:
+            self.raise_error()
+        v.validate_key("Metric key", key)
+        with self._take_lock:
+            earlier = self.series.get(run_id, {}).get(key)
+            queued = self._converted.setdefault(run_id, {}).setdefault(key, [])
+            if earlier:  # points ``log`` queued before these go first
+                n = len(earlier) // 3 * 3
+                if n:
+                    queued.append(_take_columns(earlier, n))
+                    self._converted_points += n // 3
+            queued.append(cols)
+            self._converted_points += len(cols)
             converted = self._converted_points
         if converted >= _EAGER_DRAIN and not self._wake.is_set():
             self._wake.set()

@@ -17,7 +17,7 @@ from runbase import _media
 from runbase import _validation as v
 from runbase._names import generate_run_name
 from runbase._spool import Spool, server_directory, spool_root
-from runbase._writer import MetricWriter
+from runbase._writer import QUEUED_SERIES_POINTS, MetricWriter
 from runbase.artifacts import ArtifactRepository, FileInfo, get_artifact_repository
 from runbase.entities import (
     CONTEXT_TAG,
@@ -260,8 +260,14 @@ class Client:
         steps: npt.ArrayLike | None = None,
         timestamps: npt.ArrayLike | None = None,
     ) -> None:
-        """Append a whole series at once (the fastest way in): steps default to 0, 1, 2...
-        continuing nothing; timestamps default to now."""
+        """Append a whole series, or a block of one, at once (the fastest way in): steps default
+        to 0, 1, 2... continuing nothing; timestamps default to now.
+
+        A long series is stored before the call returns. A short one (under 100,000 points) is
+        queued, copied, as ``log_metric``'s points are, and stored with them in the background
+        within ``flush_interval``: many blocks then share one transaction (or one request to a
+        server). Reads, ``flush`` and ending the run store it first; an error the store raises
+        for it is raised by the next call."""
         vals = np.asarray(values, dtype=np.float64).ravel()
         n = vals.shape[0]
         step_arr = np.arange(n, dtype=np.int64) if steps is None else np.asarray(steps, np.int64)
@@ -269,7 +275,13 @@ class Client:
             stamp_arr = np.full(n, _now_ms(), dtype=np.int64)
         else:
             stamp_arr = np.asarray(timestamps, np.int64)
-        self.writer.write(run_id, {key: MetricColumns(step_arr, stamp_arr, vals)})
+        cols = MetricColumns(step_arr, stamp_arr, vals)
+        if n >= QUEUED_SERIES_POINTS or not step_arr.shape == stamp_arr.shape == vals.shape:
+            self.writer.write(run_id, {key: cols})  # a shape error is raised by the store
+            return
+        # Copies: the caller may refill its arrays before the queue is drained.
+        copied = MetricColumns(step_arr.copy(), stamp_arr.copy(), vals.copy())
+        self.writer.append(run_id, key, copied)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of a metric as :class:`~runbase.entities.Metric` objects, by step."""
