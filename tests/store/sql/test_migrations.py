@@ -16,7 +16,18 @@ from runbase.model_entities import LoggedModelOutput
 from runbase.store import upgrade_schema
 from runbase.store.sql import SqlStore
 from runbase.store.sql._engine import _MIGRATIONS, SCHEMA_REVISION, current_revision
-from runbase.store.sql._schema import metadata
+from runbase.store.sql._schema import applies_to, metadata
+
+
+def _schema_diff(conn: sa.Connection) -> list[object]:
+    """What differs between the database and ``_schema``, leaving out items declared for another
+    dialect (Alembic does not read ``ddl_if``)."""
+
+    def include(obj: object, *_: object) -> bool:
+        return applies_to(obj, conn.dialect.name)
+
+    context = MigrationContext.configure(conn, opts={"include_object": include})
+    return list(compare_metadata(context, metadata))
 
 
 def test_migrations_match_schema(db_uri: str) -> None:
@@ -24,7 +35,7 @@ def test_migrations_match_schema(db_uri: str) -> None:
     engine = sa.create_engine(db_uri)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+            diff = _schema_diff(conn)
         assert diff == []
         assert current_revision(engine) == SCHEMA_REVISION
     finally:
@@ -111,7 +122,7 @@ def test_upgrade_from_0001_keeps_data(db_uri: str, tmp_path: Path) -> None:
     engine = sa.create_engine(db_uri)
     try:
         with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            assert _schema_diff(conn) == []
             assert set(metadata.tables) <= set(sa.inspect(conn).get_table_names())
     finally:
         engine.dispose()
@@ -128,5 +139,53 @@ def test_upgrade_from_0001_keeps_data(db_uri: str, tmp_path: Path) -> None:
         model = models.create_logged_model("1", name="m", source_run_id=OLD_RUN)
         models.log_outputs(OLD_RUN, [LoggedModelOutput(model.model_id, 0)])
         assert models.get_run_outputs(OLD_RUN) == [LoggedModelOutput(model.model_id, 0)]
+    finally:
+        store.close()
+
+
+def _indexes(conn: sa.Connection, table: str) -> dict[str, list[str | None]]:
+    return {ix["name"] or "": ix["column_names"] for ix in sa.inspect(conn).get_indexes(table)}
+
+
+def test_upgrade_from_0003_adds_search_indexes(db_uri: str, tmp_path: Path) -> None:
+    """A store written at revision 0003 gets the search indexes of 0004 and still searches."""
+    engine = sa.create_engine(db_uri)
+    try:
+        _upgrade_to(engine, "0003")
+        with engine.begin() as conn:
+            _fill_revision_0001(conn)  # the tables it fills are the same at 0003
+            assert "ix_metric_summaries_key_last" in _indexes(conn, "metric_summaries")
+    finally:
+        engine.dispose()
+
+    assert upgrade_schema(db_uri) == SCHEMA_REVISION == "0004"
+
+    engine = sa.create_engine(db_uri)
+    try:
+        with engine.connect() as conn:
+            assert _schema_diff(conn) == []
+            summaries = _indexes(conn, "metric_summaries")
+            assert summaries["ix_metric_summaries_key_last_run"] == [
+                "key_id",
+                "last_value",
+                "run_id",
+            ]
+            assert "ix_metric_summaries_key_last" not in summaries
+            on_sqlite = conn.dialect.name == "sqlite"
+            for table in ("params", "tags"):
+                key_value = _indexes(conn, table).get(f"ix_{table}_key_value")
+                assert key_value == (["key", "value", "run_id"] if on_sqlite else None)
+    finally:
+        engine.dispose()
+    store = SqlStore(db_uri, artifact_root=(tmp_path / "artifacts").as_uri())
+    try:
+        for filter_string in (
+            "params.lr = '0.1'",
+            "metrics.loss < 0.6",
+            "tags.mlflow.runName = 'r'",
+        ):
+            page = store.search_runs(["1"], filter_string, order_by=["metrics.loss DESC"])
+            assert [r.info.run_id for r in page.runs] == [OLD_RUN], filter_string
+        assert store.search_runs(["1"], "params.lr = '0.2'").runs == []
     finally:
         store.close()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from runbase.errors import InvalidInputError, StoreError
 
-SCHEMA_REVISION: Final = "0003"
+SCHEMA_REVISION: Final = "0004"
 _MIGRATIONS: Final = str(Path(__file__).parent / "migrations")
 _BUSY_TIMEOUT_S: Final = 120.0
 #: Bytes of the database file readers map into memory. A metric series is read as a few hundred

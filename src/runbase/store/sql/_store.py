@@ -20,7 +20,6 @@ from runbase.entities import (
     DatasetInput,
     Experiment,
     LifecycleStage,
-    MetricSummary,
     Param,
     Run,
     RunData,
@@ -49,7 +48,15 @@ from runbase.store.base import (
     validate_name,
     validate_ttl,
 )
-from runbase.store.sql import _coordination, _metrics, _overview, _plain, _purge, _search
+from runbase.store.sql import (
+    _coordination,
+    _metrics,
+    _overview,
+    _plain,
+    _purge,
+    _run_parts,
+    _search,
+)
 from runbase.store.sql._engine import create_engines, ensure_schema
 from runbase.store.sql._models import SqlModelStore
 from runbase.store.sql._schema import (
@@ -57,8 +64,6 @@ from runbase.store.sql._schema import (
     experiment_tags,
     experiments,
     ingest_batches,
-    metric_keys,
-    metric_summaries,
     run_inputs,
     run_params,
     run_tags,
@@ -71,7 +76,6 @@ _RUN_INFO_COLUMNS = (
     "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, "
     "lifecycle_stage"
 )
-_LOAD_BATCH = 500
 
 
 def default_artifact_root(uri: str) -> str:
@@ -804,60 +808,20 @@ def _run_info(row: Any) -> RunInfo:
 
 def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     """Whole runs for run rows, in the same order, with a few batched queries."""
-    by_pk: dict[int, dict[str, Any]] = {
-        r.id: {"params": {}, "tags": {}, "summaries": {}, "inputs": []} for r in rows
-    }
-    pks = list(by_pk)
-    for start in range(0, len(pks), _LOAD_BATCH):
-        batch = pks[start : start + _LOAD_BATCH]
-        for table, field in ((run_params, "params"), (run_tags, "tags")):
-            for run_pk, key, value in conn.execute(
-                sa.select(table.c.run_id, table.c.key, table.c.value).where(
-                    table.c.run_id.in_(batch)
-                )
-            ):
-                by_pk[run_pk][field][key] = value
-        s = metric_summaries.c
-        for r in conn.execute(
-            sa.select(metric_summaries, metric_keys.c.key)
-            .join(metric_keys, metric_keys.c.id == s.key_id)
-            .where(s.run_id.in_(batch))
-        ):
-            by_pk[r.run_id]["summaries"][r.key] = MetricSummary(
-                key=r.key,
-                last=float("nan") if r.last_is_nan else r.last_value,
-                last_step=r.last_step,
-                last_timestamp=r.last_timestamp,
-                min=r.min_value,
-                max=r.max_value,
-                count=r._mapping["count"],  # Row.count is tuple.count
-            )
-        for r in conn.execute(
-            sa.select(run_inputs.c.run_id, run_inputs.c.tags, datasets)
-            .join(datasets, datasets.c.id == run_inputs.c.dataset_id)
-            .where(run_inputs.c.run_id.in_(batch))
-            .order_by(run_inputs.c.run_id, datasets.c.id, run_inputs.c.context)
-        ):
-            by_pk[r.run_id]["inputs"].append(
-                DatasetInput(
-                    Dataset(r.name, r.digest, r.source_type, r.source, r.schema, r.profile),
-                    json.loads(r.tags),
-                )
-            )
+    parts = _run_parts.load_parts(conn, [r.id for r in rows])
     out = []
     for row in rows:
-        parts = by_pk[row.id]
-        summaries = dict(sorted(parts["summaries"].items()))
+        p = parts[row.id]
         out.append(
             Run(
                 info=_run_info(row),
                 data=RunData(
-                    metrics={k: s.last for k, s in summaries.items()},
-                    params=dict(sorted(parts["params"].items())),
-                    tags=dict(sorted(parts["tags"].items())),
-                    summaries=summaries,
+                    metrics={k: s.last for k, s in p.summaries.items()},
+                    params=p.params,
+                    tags=p.tags,
+                    summaries=p.summaries,
                 ),
-                inputs=RunInputs(parts["inputs"]),
+                inputs=RunInputs(p.inputs),
             )
         )
     return out
