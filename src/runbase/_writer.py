@@ -428,28 +428,57 @@ def _take_columns(points: Series, n: int) -> MetricColumns:
     """Take a series' first ``n`` fields (whole points) out of its list, as columns.
 
     One C pass over the list (``struct`` packs it several times faster than numpy iterates it),
-    the objects freed right after, while still in cache. Steps stay exact (int64); timestamps go
-    through float64, exact below 2**53 ms in magnitude (a series with bigger ones, which only a
-    caller can give, is converted one by one). The caller holds ``_take_lock``: points logged
-    meanwhile land behind the first ``n`` and stay."""
-    packed = np.frombuffer(_packer(n // 3).pack(*islice(points, n)), _POINT_DTYPE)
-    stamps = packed["timestamp"]
-    if max(-stamps.min(), stamps.max()) >= _EXACT_FLOAT:
-        exact = np.array([floor(t) for t in points[1:n:3]], dtype=np.int64)
-    else:
-        # Clock timestamps are fractional milliseconds: floor, as integer division would.
-        exact = np.floor(stamps).astype(np.int64)
-    cols = MetricColumns(packed["step"].copy(), exact, packed["value"].copy())
+    the objects freed right after, while still in cache. The caller holds ``_take_lock``: points
+    logged meanwhile land behind the first ``n`` and stay."""
+    cols = _pack(points[:n], n // 3)
     del points[:n]
     return cols
 
 
+def _pack(fields: Series, count: int) -> MetricColumns:
+    """``count`` points given as their fields (value, timestamp, step, value...), as columns.
+
+    Steps stay exact (int64); timestamps go through float64, exact below 2**53 ms in magnitude
+    (points with bigger ones, which only a caller can give, are converted one by one)."""
+    buffer = _packer(count).pack(*fields)
+    packed = np.frombuffer(buffer, _POINT_DTYPE)
+    stamps = packed["timestamp"]
+    if max(-stamps.min(), stamps.max()) >= _EXACT_FLOAT:
+        exact = np.array([floor(t) for t in fields[1::3]], dtype=np.int64)
+    else:
+        # Clock timestamps are fractional milliseconds: floor, as integer division would.
+        exact = np.floor(stamps).astype(np.int64)
+    return MetricColumns(packed["step"].copy(), exact, packed["value"].copy())
+
+
 def _take(entries: list[Entry], batch: Columns) -> None:
-    """Move every whole point the entries' lists hold into ``batch``, as columns."""
+    """Move every whole point the entries' lists hold into ``batch``, as columns.
+
+    The lists are packed together, in one pass: a drain often finds many series of a few
+    points each (a sweep's trial logs 50 metrics a step), where numpy's cost per call, not per
+    point, would dominate."""
+    fields: Series = []
+    taken: list[tuple[str, str, int]] = []
     for run_id, key, points in entries:
         n = len(points) // 3 * 3  # a point's three fields are added in one call
         if n:
-            _add(batch, run_id, key, _take_columns(points, n))
+            fields += islice(points, n)
+            del points[:n]
+            taken.append((run_id, key, n // 3))
+    if not taken:
+        return
+    steps, stamps, values = _pack(fields, len(fields) // 3)
+    del fields
+    start = 0
+    for run_id, key, count in taken:
+        end = start + count
+        _add(
+            batch,
+            run_id,
+            key,
+            MetricColumns(steps[start:end], stamps[start:end], values[start:end]),
+        )
+        start = end
 
 
 def _add(batch: Columns, run_id: str, key: str, cols: MetricColumns) -> None:

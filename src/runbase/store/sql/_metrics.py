@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, Final
 
@@ -56,24 +57,42 @@ def lookup_key_ids(
     return {k: cache[k] for k in keys if k in cache}
 
 
-def _summary_row(run_pk: int, key_id: int, cols: MetricColumns) -> tuple[Any, ...]:
-    steps, stamps, values = cols
-    top = np.flatnonzero(steps == steps.max())
-    last = int(top[np.argmax(stamps[top])])
-    last_value = float(values[last])
-    finite_or_inf = values[~np.isnan(values)]
-    has_values = finite_or_inf.size > 0
-    return (  # in _SUMMARY_COLUMNS order
-        run_pk,
-        key_id,
-        None if np.isnan(last_value) else last_value,
-        bool(np.isnan(last_value)),
-        int(steps[last]),
-        int(stamps[last]),
-        float(finite_or_inf.min()) if has_values else None,
-        float(finite_or_inf.max()) if has_values else None,
-        len(cols),
+def _summary_rows(run_pk: int, by_id: Mapping[int, MetricColumns]) -> list[tuple[Any, ...]]:
+    """The summary rows of a write's series (in ``_SUMMARY_COLUMNS`` order), computed for all
+    of them at once: a write often holds many short series (a sweep's trial logs 50 metrics a
+    step), where numpy's cost per call, not per point, would dominate. A series' last point is
+    its latest (step, timestamp), the first logged among equals; min and max skip NaN."""
+    parts = list(by_id.values())
+    counts = np.fromiter((len(c) for c in parts), np.int64, len(parts))
+    starts = np.zeros(len(parts), np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    steps = np.concatenate([c.steps for c in parts])
+    stamps = np.concatenate([c.timestamps for c in parts])
+    values = np.concatenate([c.values for c in parts])
+    series = np.repeat(np.arange(len(parts)), counts)
+    order = np.lexsort((-np.arange(steps.shape[0]), stamps, steps, series))
+    last = order[starts + counts - 1]
+    last_values = values[last]
+    lows, highs = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
+    columns = zip(
+        by_id,
+        last_values.tolist(),
+        np.isnan(last_values).tolist(),
+        steps[last].tolist(),
+        stamps[last].tolist(),
+        lows.tolist(),
+        highs.tolist(),
+        counts.tolist(),
+        strict=True,
     )
+    return [
+        (run_pk, key_id, None if nan else value, nan, step, stamp, _number(low), _number(high), n)
+        for key_id, value, nan, step, stamp, low, high, n in columns
+    ]
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value  # NaN: the series has no value but NaN
 
 
 # -- the write path in plain SQL ------------------------------------------------------------------
@@ -259,7 +278,7 @@ def write_series(
     # The summary upsert comes first: on PostgreSQL its row locks (taken in key order) serialise
     # concurrent writers of the same series, which makes the read-modify-write of the tail
     # chunk safe.
-    _insert_many(conn, "metric_summaries", [_summary_row(run_pk, k, c) for k, c in by_id.items()])
+    _insert_many(conn, "metric_summaries", _summary_rows(run_pk, by_id))
     tails = _tails(conn, run_pk, list(by_id))
     rows: list[tuple[Any, ...]] = []
     for key_id, cols in by_id.items():
@@ -272,29 +291,73 @@ def write_series(
         )
 
 
-#: The chunks of one series in order. Plain SQL, keyed by the key's name: a history read is
-#: often a new client's first statement, and compiling two SQLAlchemy selects cost it more than
-#: running them.
+#: The chunks of one series in order, optionally only those reaching into a step window (the
+#: chunk's step range is in the row, so the others' blobs are never read). Plain SQL, keyed by
+#: the key's name: a history read is often a new client's first statement, and compiling two
+#: SQLAlchemy selects cost it more than running them.
 _READ_CHUNKS: Final = (
-    'SELECT c.steps, c.timestamps, c."values" FROM metric_chunks c '
+    'SELECT c.steps, c."values"{stamps} FROM metric_chunks c '
     "JOIN metric_keys k ON k.id = c.key_id "
-    "WHERE c.run_id = {mark} AND k.key = {mark} ORDER BY c.seq"
+    "WHERE c.run_id = {mark} AND k.key = {mark}{window} ORDER BY c.seq"
 )
 
 
-def read_series(conn: sa.Connection, run_pk: int, key: str) -> MetricColumns:
-    """A run's series of ``key``, sorted by (step, timestamp) with exact duplicates dropped
-    (empty when the run has no such metric)."""
-    sql = _READ_CHUNKS.format(mark=_marker(conn))
-    rows = conn.exec_driver_sql(sql, (run_pk, key)).fetchall()
+def read_series(
+    conn: sa.Connection,
+    run_pk: int,
+    key: str,
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    timestamps: bool = True,
+) -> MetricColumns:
+    """A run's series of ``key`` with ``start <= step <= end``, sorted by (step, timestamp)
+    with exact duplicates dropped (empty when the run has no such metric).
+
+    With ``timestamps=False`` the timestamps column is zeros unless the points need their
+    timestamps to be ordered (steps not strictly increasing): it is then read after all.
+    """
+    mark = _marker(conn)
+    window, params = "", [run_pk, key]
+    if start is not None:
+        window += f" AND c.max_step >= {mark}"
+        params.append(start)
+    if end is not None:
+        window += f" AND c.min_step <= {mark}"
+        params.append(end)
+    sql = _READ_CHUNKS.format(
+        stamps=", c.timestamps" if timestamps else "", mark=mark, window=window
+    )
+    rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
     if not rows:
         return empty_columns()
-    steps, stamps, values = _unpack(rows)
-    return _sorted_unique(steps, stamps, values)
+    blobs = _unpack(rows)
+    steps, values = blobs[0], blobs[1]
+    if _strictly_increasing(steps):
+        # Nothing to sort and no two points alike: the timestamps are not needed for that.
+        stamps = blobs[2] if timestamps else np.zeros(steps.shape[0], np.int64)
+        cols = MetricColumns(steps, stamps, values)
+    elif not timestamps:
+        return read_series(conn, run_pk, key, start, end)
+    else:
+        cols = _sorted_unique(steps, blobs[2], values)
+    return _window(cols, start, end)
 
 
-def _unpack(rows: Sequence[Any]) -> MetricColumns:
-    """Chunk rows ``(steps, timestamps, values)`` as three arrays, with one copy of each byte.
+def _strictly_increasing(steps: npt.NDArray[np.int64]) -> bool:
+    return bool((steps[1:] > steps[:-1]).all())
+
+
+def _window(cols: MetricColumns, start: int | None, end: int | None) -> MetricColumns:
+    if start is None and end is None:
+        return cols
+    lo = 0 if start is None else int(np.searchsorted(cols.steps, start, side="left"))
+    hi = len(cols) if end is None else int(np.searchsorted(cols.steps, end, side="right"))
+    return MetricColumns(cols.steps[lo:hi], cols.timestamps[lo:hi], cols.values[lo:hi])
+
+
+def _unpack(rows: Sequence[Any]) -> list[npt.NDArray[Any]]:
+    """Chunk rows of blobs (steps, values[, timestamps]) as arrays, one copy of each byte.
 
     The arrays are allocated by numpy, which asks the kernel for huge pages for large ones:
     a million points is 24 MB, and filling as many fresh 4 KiB pages (what joining the blobs into
@@ -303,7 +366,8 @@ def _unpack(rows: Sequence[Any]) -> MetricColumns:
     n = sum(len(row[0]) for row in rows) // _I8.itemsize
     # ``<i8``/``<f8`` are native on every platform numpy ships wheels for but big-endian ones,
     # where ``astype`` swaps the bytes.
-    out = (np.empty(n, _I8), np.empty(n, _I8), np.empty(n, _F8))
+    dtypes = (_I8, _F8, _I8)[: len(rows[0])]
+    out = [np.empty(n, dtype) for dtype in dtypes]
     views = [a.data.cast("B") for a in out]
     offset = 0
     for row in rows:
@@ -311,11 +375,7 @@ def _unpack(rows: Sequence[Any]) -> MetricColumns:
         for view, blob in zip(views, row, strict=True):
             view[offset:end] = blob
         offset = end
-    return MetricColumns(
-        out[0].astype(np.int64, copy=False),
-        out[1].astype(np.int64, copy=False),
-        out[2].astype(np.float64, copy=False),
-    )
+    return [a.astype(np.int64 if a.dtype.kind == "i" else np.float64, copy=False) for a in out]
 
 
 def empty_columns() -> MetricColumns:
@@ -330,7 +390,7 @@ def _sorted_unique(
     Series are usually logged in order, so the sort is skipped when a linear check shows it is
     not needed.
     """
-    if bool((steps[1:] > steps[:-1]).all()):
+    if _strictly_increasing(steps):
         # The usual series, one point per step, logged in order: nothing to sort and no two
         # points alike. One comparison pass instead of the diffs below.
         return MetricColumns(steps, stamps, values)
