@@ -109,6 +109,22 @@ def test_bad_metric_value_fails_at_the_call() -> None:
         runbase.log_metric("nan", math.nan)
 
 
+def test_log_metrics_checks_each_value_and_the_step() -> None:
+    with runbase.start_run() as run:
+        with pytest.raises(InvalidInputError, match="must be a number"):
+            runbase.log_metrics({"loss": "high"})  # type: ignore[dict-item]
+        with pytest.raises(InvalidInputError, match="must be an integer"):
+            runbase.log_metrics({"loss": 1.0}, step=1.5)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="may only contain"):
+            runbase.log_metrics({"bad key!": 1.0})
+        runbase.log_metrics({"loss": 2, "acc": np.float32(0.5)}, step=np.int64(3), timestamp=7)
+        runbase.log_metrics({"loss": 1.0, "lr": 0.1}, step=2**40)
+    client = runbase.Client(runbase.get_tracking_uri())
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(3, 2.0), (2**40, 1.0)]
+    assert history[0].timestamp == 7
+
+
 def test_search_runs_dataframe() -> None:
     runbase.set_experiment("search")
     for bs, score in (("16", 0.6), ("24", 0.8), ("24", 0.5)):

@@ -329,11 +329,28 @@ def log_metrics(
     synchronous: bool = False,
     run_id: str | None = None,
 ) -> None:
-    client = _state.get_client()
+    client = _state.client or _state.get_client()
     rid = run_id or _run_id()
-    stamp = int(time.time() * 1000) if timestamp is None else timestamp
-    for key, value in metrics.items():
-        client.writer.log(rid, key, value, stamp, step)
+    # MetricWriter.log, inlined, with what the points share done once: a sweep logs tens of
+    # metrics a step, and a call per point cost a third of the time.
+    writer = client.writer
+    if writer.error is not None:
+        writer.raise_error()
+    stamp = int(_now() * 1000) if timestamp is None else int(timestamp)
+    if step is None:
+        step = 0
+    elif type(step) is not int or step > 0x3FFFFFFF or step < -0x3FFFFFFF:
+        step = validate_step(next(iter(metrics), ""), step)
+    keys = writer.series.get(rid)
+    for key, given in metrics.items():
+        value = given if type(given) is float else validate_metric_value(key, given)
+        points = None if keys is None else keys.get(key)
+        if points is None:
+            points = writer.new_series(rid, key)
+            keys = writer.series[rid]
+        points += (value, stamp, step)
+        if len(points) >= BATCH_FIELDS:
+            writer.full(rid, key, points)
     if synchronous:
         client.flush()
 
