@@ -168,6 +168,8 @@ def test_history_buckets_keep_peaks(http: httpx.Client, unique: Callable[[str], 
     assert window["total"] == 100 and window["buckets"]["first_step"][0] == 100
     small = http.get(url, params={"buckets": 1000, "start": 4990, "end": 5009}).json()
     assert small["points"]["steps"] == list(range(4990, 5010))
+    # Buckets are drawn without timestamps; points sent instead still carry theirs.
+    assert small["points"]["timestamps"] == [1000 + s for s in range(4990, 5010)]
     assert small["points"]["values"][10] == "NaN"
 
 

@@ -296,6 +296,35 @@ def test_long_series_across_chunks(store: Store) -> None:
     assert summary.max == pytest.approx(np.concatenate(pieces).max())
 
 
+def test_metric_window_reads_the_points_between_two_steps(store: Store) -> None:
+    run_id = store.create_run("0", run_name="r").info.run_id
+    steps = np.arange(3 * CHUNK_POINTS + 100)
+    store.log_columns(run_id, {"x": MetricColumns(steps, steps * 2, steps * 0.5)})
+    lo, hi = CHUNK_POINTS - 10, 2 * CHUNK_POINTS + 5  # across three chunks
+    part = store.get_metric_window(run_id, "x", lo, hi)
+    assert part.steps.tolist() == list(range(lo, hi + 1))
+    np.testing.assert_array_equal(part.timestamps, part.steps * 2)
+    np.testing.assert_array_equal(part.values, part.steps * 0.5)
+    assert store.get_metric_window(run_id, "x", None, 3).steps.tolist() == [0, 1, 2, 3]
+    assert len(store.get_metric_window(run_id, "x", 10**9, None)) == 0
+    assert len(store.get_metric_window(run_id, "y")) == 0
+    drawn = store.get_metric_window(run_id, "x", lo, hi, timestamps=False)
+    np.testing.assert_array_equal(drawn.steps, part.steps)
+    np.testing.assert_array_equal(drawn.values, part.values)
+    with pytest.raises(NotFoundError):
+        store.get_metric_window("0" * 32, "x")
+
+
+def test_metric_window_orders_points_logged_out_of_order(store: Store) -> None:
+    run_id = store.create_run("0", run_name="r").info.run_id
+    store.log_batch(run_id, [Metric("m", 3.0, 30, 3), Metric("m", 1.0, 12, 1)])
+    store.log_batch(run_id, [Metric("m", 0.5, 11, 1), Metric("m", 2.0, 20, 2)])
+    for timestamps in (True, False):
+        cols = store.get_metric_window(run_id, "m", 1, 2, timestamps=timestamps)
+        assert cols.steps.tolist() == [1, 1, 2] and cols.values.tolist() == [0.5, 1.0, 2.0]
+    assert store.get_metric_window(run_id, "m", 1, 2).timestamps.tolist() == [11, 12, 20]
+
+
 def test_retried_batch_is_not_duplicated(store: Store) -> None:
     run_id = store.create_run("0", run_name="r").info.run_id
     batch = [Metric("m", float(s), 50 + s, s) for s in range(4)]

@@ -201,9 +201,15 @@ def _metric_history(store: Store, p: Mapping[str, str], q: QueryParams, _b: None
         raise InvalidInputError(
             f"buckets must be an integer from 1 to {_downsample.MAX_BUCKETS}: {buckets}"
         )
-    cols = _downsample.window(store.get_metric_columns(p["run_id"], p["key"]), start, end)
-    body = w.HistoryBody(p["run_id"], p["key"], len(cols))
+    _downsample.check_window(start, end)
+    run_id, key = p["run_id"], p["key"]
+    # Buckets need no timestamps; a window short enough to be sent as points is read again
+    # with them (it is at most ``buckets`` points).
+    cols = store.get_metric_window(run_id, key, start, end, timestamps=buckets is None)
+    body = w.HistoryBody(run_id, key, len(cols))
     if buckets is None or len(cols) <= buckets:
+        if buckets is not None:
+            cols = store.get_metric_window(run_id, key, start, end)
         body.points = w.points_body(cols)
     else:
         body.buckets = w.buckets_body(_downsample.downsample(cols, buckets))

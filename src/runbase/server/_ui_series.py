@@ -102,8 +102,9 @@ def series(store: Store, request: SeriesRequest) -> SeriesBody:
         raise InvalidInputError(
             f"buckets must be an integer from 1 to {MAX_BUCKETS}: {request.buckets}"
         )
+    _downsample.check_window(request.start, request.end)
     columns = [
-        _downsample.window(store.get_metric_columns(r, k), request.start, request.end)
+        store.get_metric_window(r, k, request.start, request.end, timestamps=request.timestamps)
         for r, k in pairs
     ]
     lo, hi = _bounds(columns, request.start, request.end)

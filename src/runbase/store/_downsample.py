@@ -17,7 +17,15 @@ import numpy.typing as npt
 from runbase.errors import InvalidInputError
 from runbase.store.base import MetricColumns
 
-__all__ = ["MAX_BUCKETS", "Buckets", "bucket_starts", "downsample", "first_match", "window"]
+__all__ = [
+    "MAX_BUCKETS",
+    "Buckets",
+    "bucket_starts",
+    "check_window",
+    "downsample",
+    "first_match",
+    "window",
+]
 
 #: More buckets than this is not chart data any more: ask for the raw points.
 MAX_BUCKETS = 100_000
@@ -49,11 +57,16 @@ class Buckets(NamedTuple):
         return int(self.counts.shape[0])
 
 
+def check_window(start: int | None, end: int | None) -> None:
+    """Refuse a step window that ends before it starts."""
+    if start is not None and end is not None and start > end:
+        raise InvalidInputError(f"Invalid step window: start={start} is after end={end}")
+
+
 def window(cols: MetricColumns, start: int | None = None, end: int | None = None) -> MetricColumns:
     """The points with ``start <= step <= end`` (either bound may be None) of a step-sorted
     series, as views (no copy)."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInputError(f"Invalid step window: start={start} is after end={end}")
+    check_window(start, end)
     lo = 0 if start is None else int(np.searchsorted(cols.steps, start, side="left"))
     hi = len(cols) if end is None else int(np.searchsorted(cols.steps, end, side="right"))
     return MetricColumns(cols.steps[lo:hi], cols.timestamps[lo:hi], cols.values[lo:hi])

@@ -421,6 +421,27 @@ class Store(abc.ABC):
         """MLflow's ``log_batch``: metric objects, params and tags in one atomic write."""
         self.log_columns(run_id, group_metrics(metrics), params, tags)
 
+    def get_metric_window(
+        self,
+        run_id: str,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        timestamps: bool = True,
+    ) -> MetricColumns:
+        """The points of a series with ``start <= step <= end`` (either bound may be None),
+        ordered as :meth:`get_metric_columns` orders them: what a chart or a zoom reads.
+
+        With ``timestamps=False`` the caller draws steps and values only, and the timestamps
+        column may come back as zeros. Backends that keep a series in pieces override this to
+        read only the pieces that reach into the window.
+        """
+        cols = self.get_metric_columns(run_id, key)
+        lo = 0 if start is None else int(np.searchsorted(cols.steps, start, side="left"))
+        hi = len(cols) if end is None else int(np.searchsorted(cols.steps, end, side="right"))
+        return MetricColumns(cols.steps[lo:hi], cols.timestamps[lo:hi], cols.values[lo:hi])
+
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """A series as MLflow-style :class:`Metric` objects."""
         cols = self.get_metric_columns(run_id, key)

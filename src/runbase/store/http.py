@@ -280,8 +280,21 @@ class HttpStore(Store):
         self._call("POST", path, dict, body=w.LogInputsBody(list(inputs)))
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
+        return self.get_metric_window(run_id, key)
+
+    def get_metric_window(
+        self,
+        run_id: str,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        timestamps: bool = True,
+    ) -> MetricColumns:
+        """The server cuts the window, so only its points travel (with their timestamps)."""
         path = f"/runs/{_segment(run_id)}/metrics/{quote(key, safe='/')}"
-        answer = self._call("GET", path, w.HistoryBody)
+        bounds = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
+        answer = self._call("GET", path, w.HistoryBody, params=bounds or None)
         if answer.points is None:  # only an answer to a request for buckets lacks points
             raise StoreError(f"{self.url} answered {path} without points")
         return w.points_of(answer.points)

@@ -596,6 +596,19 @@ class SqlStore(Store):
         with self._read() as conn:
             return _metrics.read_series(conn, self._run_pk(conn, run_id), key)
 
+    def get_metric_window(
+        self,
+        run_id: str,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        timestamps: bool = True,
+    ) -> MetricColumns:
+        with self._read() as conn:
+            run_pk = self._run_pk(conn, run_id)
+            return _metrics.read_series(conn, run_pk, key, start, end, timestamps=timestamps)
+
     # -- journals and leases -----------------------------------------------------------------
     def append_journal(
         self,
