@@ -4,6 +4,7 @@ OpenAPI document. The store contract itself runs through it in ``tests/store`` (
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from runbase.errors import StoreError
 from runbase.server._native import ENDPOINTS, routes
 from runbase.server._openapi import openapi_path
 from runbase.store import Store, open_store
+from runbase.store._wire import SERIES_MEDIA_TYPE, points_of_bytes
 
 V1 = "/api/v1"
 
@@ -173,6 +175,26 @@ def test_history_buckets_keep_peaks(http: httpx.Client, unique: Callable[[str], 
     assert small["points"]["values"][10] == "NaN"
 
 
+def test_history_in_binary(http: httpx.Client, unique: Callable[[str], str]) -> None:
+    run_id = _run(http, unique)
+    values: list[Any] = [0.5 * s for s in range(3000)]
+    values[7] = "NaN"
+    _post(
+        http,
+        "/ingest",
+        {"writes": [{"run_id": run_id, "metrics": [{**_series("x", 3000), "values": values}]}]},
+    )
+    url = f"{V1}/runs/{run_id}/metrics/x"
+    answer = http.get(url, params={"format": "binary", "start": 5, "end": 2004})
+    assert answer.headers["content-type"] == SERIES_MEDIA_TYPE
+    cols = points_of_bytes(answer.content)
+    assert cols.steps.tolist() == list(range(5, 2005))
+    assert cols.timestamps.tolist() == [1000 + s for s in range(5, 2005)]
+    assert math.isnan(cols.values[2]) and cols.values[3] == 4.0
+    # Buckets are JSON whatever the format.
+    assert "buckets" in http.get(url, params={"format": "binary", "buckets": 10}).json()
+
+
 def test_history_errors(http: httpx.Client, unique: Callable[[str], str]) -> None:
     run_id = _run(http, unique)
     url = f"{V1}/runs/{run_id}/metrics/m"
@@ -296,6 +318,7 @@ def test_openapi_schemas_resolve(http: httpx.Client) -> None:
         "buckets",
         "start",
         "end",
+        "format",
     }
 
 

@@ -194,6 +194,14 @@ def _log_inputs(store: Store, p: Mapping[str, str], _q: QueryParams, body: w.Log
     return _EMPTY
 
 
+@dataclass(frozen=True)
+class Raw:
+    """An answer that is not JSON: the handler's bytes, sent as they are."""
+
+    content: bytes
+    media_type: str
+
+
 def _metric_history(store: Store, p: Mapping[str, str], q: QueryParams, _b: None) -> Any:
     buckets = _int(q, "buckets")
     start, end = _int(q, "start"), _int(q, "end")
@@ -206,6 +214,8 @@ def _metric_history(store: Store, p: Mapping[str, str], q: QueryParams, _b: None
     # Buckets need no timestamps; a window short enough to be sent as points is read again
     # with them (it is at most ``buckets`` points).
     cols = store.get_metric_window(run_id, key, start, end, timestamps=buckets is None)
+    if q.get("format") == "binary" and buckets is None:
+        return Raw(w.points_bytes(cols), w.SERIES_MEDIA_TYPE)
     body = w.HistoryBody(run_id, key, len(cols))
     if buckets is None or len(cols) <= buckets:
         if buckets is not None:
@@ -399,6 +409,12 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
             ),
             QueryParam("start", "integer", "First step of the window (inclusive)"),
             QueryParam("end", "integer", "Last step of the window (inclusive)"),
+            QueryParam(
+                "format",
+                "string",
+                "`binary`: the points (without `buckets`) as application/vnd.runbase.series, "
+                "little-endian int64 steps, int64 timestamps, float64 values one after the other",
+            ),
         ),
     ),
     Endpoint(
@@ -510,11 +526,14 @@ def _call(
     encoding: str,
     path: Mapping[str, str],
     query: QueryParams,
-) -> bytes:
+) -> bytes | Raw:
     """Decode, handle, encode: all of it in a worker thread, off the event loop (a big ingest
     or history is tens of milliseconds of JSON)."""
     body = None if endpoint.request is None else _decode(raw, encoding, endpoint.request)
-    return msgspec.json.encode(endpoint.handler(store, path, query, body))
+    answer = endpoint.handler(store, path, query, body)
+    if isinstance(answer, Raw):
+        return answer
+    return msgspec.json.encode(answer)
 
 
 def _asgi(store: Store, endpoint: Endpoint) -> Callable[[Request], Any]:
@@ -527,6 +546,8 @@ def _asgi(store: Store, endpoint: Endpoint) -> Callable[[Request], Any]:
             content = await run_in_threadpool(
                 _call, store, endpoint, raw, encoding, request.path_params, request.query_params
             )
+            if isinstance(content, Raw):
+                return Response(content.content, media_type=content.media_type)
             return Response(content, media_type="application/json")
         except RunbaseError as exc:
             return error_response(exc)

@@ -404,6 +404,35 @@ def points_of(body: PointsBody) -> MetricColumns:
     )
 
 
+#: The binary form of a history's points (``?format=binary``): the steps, the timestamps and the
+#: values of its ``n`` points, each as ``n`` little-endian 8-byte numbers (int64, int64, float64),
+#: one after the other. A 100,000-point history is 2.4 MB of it, read with three ``frombuffer``;
+#: as JSON it is 2.8 MB of text that takes tens of milliseconds to write and to parse.
+SERIES_MEDIA_TYPE: Final = "application/vnd.runbase.series"
+_POINT_BYTES: Final = 24
+
+
+def points_bytes(cols: MetricColumns) -> bytes:
+    return b"".join(
+        (
+            cols.steps.astype("<i8", copy=False).tobytes(),
+            cols.timestamps.astype("<i8", copy=False).tobytes(),
+            cols.values.astype("<f8", copy=False).tobytes(),
+        )
+    )
+
+
+def points_of_bytes(data: bytes) -> MetricColumns:
+    if len(data) % _POINT_BYTES:
+        raise ValueError(f"{len(data)} bytes is not a whole number of points")
+    n = len(data) // _POINT_BYTES
+    # One writable copy each: the arrays outlive the answer and callers may change them.
+    steps = np.frombuffer(data, "<i8", n, 0).astype(np.int64)
+    stamps = np.frombuffer(data, "<i8", n, 8 * n).astype(np.int64)
+    values = np.frombuffer(data, "<f8", n, 16 * n).astype(np.float64)
+    return MetricColumns(steps, stamps, values)
+
+
 def buckets_body(b: _downsample.Buckets) -> BucketsBody:
     return BucketsBody(
         first_step=b.first_step.tolist(),

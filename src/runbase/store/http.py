@@ -291,10 +291,20 @@ class HttpStore(Store):
         *,
         timestamps: bool = True,
     ) -> MetricColumns:
-        """The server cuts the window, so only its points travel (with their timestamps)."""
+        """The server cuts the window, so only its points travel (with their timestamps), in
+        binary: JSON would cost both sides more than everything else in the call."""
         path = f"/runs/{_segment(run_id)}/metrics/{quote(key, safe='/')}"
-        bounds = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
-        answer = self._call("GET", path, w.HistoryBody, params=bounds or None)
+        params = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
+        response = self._transport.request(
+            "GET", "/api/v1" + path, idempotent=True, params={**params, "format": "binary"}
+        )
+        try:
+            if response.headers.get("content-type") == w.SERIES_MEDIA_TYPE:
+                return w.points_of_bytes(response.content)
+            # A server from before the binary form answers JSON.
+            answer = msgspec.json.decode(response.content, type=w.HistoryBody)
+        except (ValueError, msgspec.DecodeError) as exc:
+            raise StoreError(f"Unexpected answer from {self.url} to GET {path}: {exc}") from None
         if answer.points is None:  # only an answer to a request for buckets lacks points
             raise StoreError(f"{self.url} answered {path} without points")
         return w.points_of(answer.points)
