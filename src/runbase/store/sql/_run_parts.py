@@ -49,7 +49,7 @@ def load_parts(conn: sa.Connection, pks: Sequence[int]) -> dict[int, RunParts]:
         batch = unique[start : start + _BATCH]
         for table, field_name in ((run_params, "params"), (run_tags, "tags")):
             for run_pk, text in conn.execute(_key_values(conn, table, batch)):
-                setattr(parts[run_pk], field_name, dict(sorted(json.loads(text).items())))
+                setattr(parts[run_pk], field_name, _sorted(json.loads(text)))
         _load_summaries(conn, batch, parts)
         _load_inputs(conn, batch, parts)
     return parts
@@ -65,6 +65,13 @@ def _key_values(conn: sa.Connection, table: sa.Table, batch: list[int]) -> sa.Se
     return sa.select(c.run_id, obj).where(c.run_id.in_(batch)).group_by(c.run_id)
 
 
+def _sorted(items: dict[str, str]) -> dict[str, str]:
+    """``items`` sorted by key. SQLite aggregates them in its index's order, which already is, so
+    checking is all it costs; PostgreSQL's order depends on the collation."""
+    keys = list(items)
+    return items if keys == sorted(keys) else dict(sorted(items.items()))
+
+
 def _load_summaries(conn: sa.Connection, batch: list[int], parts: dict[int, RunParts]) -> None:
     s = metric_summaries.c
     result = conn.execute(
@@ -78,7 +85,9 @@ def _load_summaries(conn: sa.Connection, batch: list[int], parts: dict[int, RunP
             s.min_value,
             s.max_value,
             s["count"],
-        ).where(s.run_id.in_(batch))
+        )
+        .where(s.run_id.in_(batch))
+        .order_by(s.run_id, s.key_id)  # the primary key's order: no sort on SQLite
     )
     # The driver's tuples, not rows: building 5,000 Row objects took longer than the query.
     # No column needs a result conversion (last_is_nan is only tested for truth).
@@ -86,6 +95,8 @@ def _load_summaries(conn: sa.Connection, batch: list[int], parts: dict[int, RunP
         rows = result.cursor.fetchall()
     finally:
         result.close()
+    if not rows:
+        return
     names = dict(
         conn.execute(
             sa.select(metric_keys.c.id, metric_keys.c.key).where(
@@ -93,19 +104,26 @@ def _load_summaries(conn: sa.Connection, batch: list[int], parts: dict[int, RunP
             )
         ).all()
     )
-    found: dict[int, list[MetricSummary]] = {}
+    # Keys are usually interned in name order; then each run's rows already come sorted by name.
+    by_id = sorted(names)
+    presorted = sorted(by_id, key=names.__getitem__) == by_id
     nan = float("nan")
+    current, summaries = -1, parts[rows[0][0]].summaries
     for run_pk, key_id, last, is_nan, step, stamp, low, high, count in rows:
-        found.setdefault(run_pk, []).append(
-            MetricSummary(names[key_id], nan if is_nan else last, step, stamp, low, high, count)
-        )
-    for run_pk, summaries in found.items():
-        summaries.sort(key=_summary_key)
-        parts[run_pk].summaries = {m.key: m for m in summaries}
+        if run_pk != current:
+            if not presorted:
+                _sort_by_key(summaries)
+            current, summaries = run_pk, parts[run_pk].summaries
+        key = names[key_id]
+        summaries[key] = MetricSummary(key, nan if is_nan else last, step, stamp, low, high, count)
+    if not presorted:
+        _sort_by_key(summaries)
 
 
-def _summary_key(summary: MetricSummary) -> str:
-    return summary.key
+def _sort_by_key(summaries: dict[str, MetricSummary]) -> None:
+    ordered = sorted(summaries.items())
+    summaries.clear()
+    summaries.update(ordered)
 
 
 def _load_inputs(conn: sa.Connection, batch: list[int], parts: dict[int, RunParts]) -> None:
