@@ -13,6 +13,7 @@ reached is a :class:`~runbase.errors.StoreError` that says so.
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import os
 import random
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -39,7 +41,9 @@ __all__ = ["Transport", "error_for_code", "error_from_response"]
 #: MLflow's variable is honoured too, so one setting serves both clients.
 TOKEN_ENV: Final = "RUNBASE_TRACKING_TOKEN"
 MLFLOW_TOKEN_ENV: Final = "MLFLOW_TRACKING_TOKEN"
-#: Request bodies larger than this are gzip-compressed.
+#: Request bodies larger than this are gzip-compressed, but to a server on this machine: over
+#: loopback, compressing costs the client (and inflating the server) more CPU than sending the
+#: bytes (a metric point's ~26 JSON bytes: ~190 ns to deflate, ~90 ns to inflate).
 GZIP_MIN_BYTES: Final = 32 * 1024
 
 _BY_CODE: Final[dict[str, type[RunbaseError]]] = {
@@ -91,8 +95,11 @@ class Transport:
         backoff: float = 0.25,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        gzip_bodies: bool | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: Compress large bodies (``request(compress=True)``); by default unless on loopback.
+        self.gzip_bodies = not _is_loopback(self.base_url) if gzip_bodies is None else gzip_bodies
         self.retries = retries
         self.backoff = backoff
         if transport is None:
@@ -136,7 +143,8 @@ class Transport:
         is rewound before each retry.
         """
         all_headers = dict(headers or {})
-        if compress and isinstance(content, bytes) and len(content) > GZIP_MIN_BYTES:
+        big = isinstance(content, bytes) and len(content) > GZIP_MIN_BYTES
+        if compress and big and self.gzip_bodies:
             content = gzip.compress(content, compresslevel=1)
             all_headers["Content-Encoding"] = "gzip"
         url = self.base_url + path
@@ -173,3 +181,13 @@ class Transport:
             delay = self.backoff * (2**attempt) * (0.5 + random.random())
             attempt += 1
             time.sleep(delay)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

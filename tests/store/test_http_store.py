@@ -13,6 +13,7 @@ import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liveserver import free_port, open_server_store, serve_in_thread, store_app
+from runbase._transport import Transport
 from runbase.entities import Param
 from runbase.errors import (
     AlreadyExistsError,
@@ -128,11 +129,15 @@ def test_a_lost_answer_is_retried_and_stored_once(
 
 
 def test_large_batches_are_compressed(served: tuple[Faults, HttpStore, Store]) -> None:
-    faults, remote, backend = served
-    run_id = remote.create_run("0", run_name="r").info.run_id
+    faults, loopback, backend = served
+    run_id = loopback.create_run("0", run_name="r").info.run_id
     steps = np.arange(100_000)
     values = np.sin(steps / 100.0)
     values[::1000] = np.nan
+    loopback.log_columns(run_id, {"loopback": MetricColumns(steps, steps + 7, values)})
+    _, path, headers = faults.requests[-1]  # deflating costs more than loopback saves
+    assert path == "/api/v1/ingest" and "content-encoding" not in headers
+    remote = HttpStore(loopback.url, transport=Transport(loopback.url, gzip_bodies=True))
     remote.log_columns(run_id, {"big": MetricColumns(steps, steps + 7, values)})
     _, path, headers = faults.requests[-1]
     assert path == "/api/v1/ingest" and headers["content-encoding"] == "gzip"
@@ -142,6 +147,7 @@ def test_large_batches_are_compressed(served: tuple[Faults, HttpStore, Store]) -
     assert backend.get_run(run_id).data.summaries["big"].count == 100_000
     remote.log_columns(run_id, params=[Param("small", "1")])
     assert "content-encoding" not in faults.requests[-1][2]
+    remote.close()
 
 
 def test_errors_keep_their_class_and_message(served: tuple[Faults, HttpStore, Store]) -> None:
