@@ -21,8 +21,16 @@ MAX_RESULTS_LIMIT: Final = 50_000
 _KEY_RE: Final = re.compile(r"^[/\w.\- :]*$")
 
 
+#: Keys that passed ``validate_key``: a sweep logs the same keys in every run, each checked by
+#: the client and by the store. Emptied when full, so it stays small.
+_VALID_KEYS: Final[set[str]] = set()
+_VALID_KEYS_MAX: Final = 100_000
+
+
 def validate_key(kind: str, key: object) -> str:
     """Check a metric, param or tag key; ``kind`` names it in the error ("Param key")."""
+    if type(key) is str and key in _VALID_KEYS:
+        return key
     if not isinstance(key, str):
         raise InvalidInputError(f"{kind} must be a string, got {type(key).__name__}: {key!r}")
     if not key:
@@ -43,6 +51,10 @@ def validate_key(kind: str, key: object) -> str:
             f"Invalid {kind.lower()} {key!r}: it must be a normalized path (no '..', no leading "
             "'/', no '//' or trailing '/')"
         )
+    if type(key) is str:  # not a subclass, which could compare equal to another string
+        if len(_VALID_KEYS) >= _VALID_KEYS_MAX:
+            _VALID_KEYS.clear()
+        _VALID_KEYS.add(key)
     return key
 
 
