@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Final
 
 import numpy as np
@@ -300,6 +300,11 @@ _READ_CHUNKS: Final = (
     "JOIN metric_keys k ON k.id = c.key_id "
     "WHERE c.run_id = {mark} AND k.key = {mark}{window} ORDER BY c.seq"
 )
+#: How many points those chunks hold: read from the rows, not their blobs.
+_COUNT_POINTS: Final = (
+    "SELECT sum(c.n) FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
+    "WHERE c.run_id = {mark} AND k.key = {mark}{window}"
+)
 
 
 def read_series(
@@ -325,13 +330,15 @@ def read_series(
     if end is not None:
         window += f" AND c.min_step <= {mark}"
         params.append(end)
+    total = conn.exec_driver_sql(
+        _COUNT_POINTS.format(mark=mark, window=window), tuple(params)
+    ).scalar()
+    if not total:
+        return empty_columns()
     sql = _READ_CHUNKS.format(
         stamps=", c.timestamps" if timestamps else "", mark=mark, window=window
     )
-    rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
-    if not rows:
-        return empty_columns()
-    blobs = _unpack(rows)
+    blobs = _unpack(conn.exec_driver_sql(sql, tuple(params)), int(total), 3 if timestamps else 2)
     steps, values = blobs[0], blobs[1]
     if _strictly_increasing(steps):
         # Nothing to sort and no two points alike: the timestamps are not needed for that. A
@@ -358,26 +365,39 @@ def _window(cols: MetricColumns, start: int | None, end: int | None) -> MetricCo
     return MetricColumns(cols.steps[lo:hi], cols.timestamps[lo:hi], cols.values[lo:hi])
 
 
-def _unpack(rows: Sequence[Any]) -> list[npt.NDArray[Any]]:
+def _unpack(rows: Iterable[Any], total: int, width: int) -> list[npt.NDArray[Any]]:
     """Chunk rows of blobs (steps, values[, timestamps]) as arrays, one copy of each byte.
 
-    The arrays are allocated by numpy, which asks the kernel for huge pages for large ones:
-    a million points is 24 MB, and filling as many fresh 4 KiB pages (what joining the blobs into
-    a ``bytes`` gives) cost more page faults than the copy itself.
+    The rows are taken one at a time, so the few blobs alive at once reuse the same memory: a
+    million points fetched whole is 16 to 24 MB of ``bytes`` that the allocator gives back to
+    the kernel when they are freed and takes again (page fault by page fault) on the next read,
+    which cost more than the copy. The arrays are numpy's, which asks for huge pages for large
+    ones. ``total`` is the points the rows were counted to hold; a series that grew since (on
+    PostgreSQL the count and the rows may see different commits) makes the arrays grow.
     """
-    n = sum(len(row[0]) for row in rows) // _I8.itemsize
     # ``<i8``/``<f8`` are native on every platform numpy ships wheels for but big-endian ones,
     # where ``astype`` swaps the bytes.
-    dtypes = (_I8, _F8, _I8)[: len(rows[0])]
-    out = [np.empty(n, dtype) for dtype in dtypes]
+    out = [np.empty(total, dtype) for dtype in (_I8, _F8, _I8)[:width]]
     views = [a.data.cast("B") for a in out]
     offset = 0
     for row in rows:
         end = offset + len(row[0])
+        if end > len(views[0]):
+            out = [_grown(a, offset // 8, 2 * end // 8) for a in out]
+            views = [a.data.cast("B") for a in out]
         for view, blob in zip(views, row, strict=True):
             view[offset:end] = blob
         offset = end
-    return [a.astype(np.int64 if a.dtype.kind == "i" else np.float64, copy=False) for a in out]
+    return [
+        a[: offset // 8].astype(np.int64 if a.dtype.kind == "i" else np.float64, copy=False)
+        for a in out
+    ]
+
+
+def _grown(a: npt.NDArray[Any], used: int, size: int) -> npt.NDArray[Any]:
+    bigger = np.empty(size, a.dtype)
+    bigger[:used] = a[:used]
+    return bigger
 
 
 def empty_columns() -> MetricColumns:
