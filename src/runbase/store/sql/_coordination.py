@@ -9,6 +9,7 @@ the database's clock on PostgreSQL, so agents on several machines share one cloc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -76,7 +77,8 @@ def _reserve(conn: sa.Connection, name: str, count: int) -> tuple[int, int]:
     if row is None:
         _create_journal(conn, name)
         row = _plain.execute(conn, _RESERVE, (count, name)).one()
-    return int(row[0]), int(row[1]) - count
+    journal_id, length = cast("Sequence[Any]", row)  # (id, length): the driver row, untyped
+    return int(journal_id), int(length) - count
 
 
 def append(
