@@ -17,8 +17,9 @@ run with a probe per filter took 350-700 ms):
   (missing or NaN) sort last, so they are read afterwards, and only if the page is not full yet.
 * Otherwise the experiments' runs are walked, by start time when that is the order (the default).
 
-In the two driven shapes ``experiment_id + 0`` stands for ``experiment_id``: the same test, but the
-planner cannot use it to start from the runs' experiment index instead of the chosen one.
+In the two driven shapes on SQLite, ``experiment_id + 0`` stands for ``experiment_id``: the same
+test, but the planner cannot use it to start from the runs' experiment index instead of the chosen
+one. PostgreSQL plans them by its statistics.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class RunQuery:
         self.lifecycle = lifecycle
         self.offset = offset
         self.fingerprint = fingerprint
+        self._hinted = True
 
     @classmethod
     def build(
@@ -143,6 +145,8 @@ class RunQuery:
             if item.identifier.kind == "metric"
         }
         key_ids = _metrics.lookup_key_ids(conn, metric_keys, key_cache)
+        # Only SQLite needs the hint: PostgreSQL's planner has statistics to choose by.
+        self._hinted = conn.dialect.name == "sqlite"
         limit = max_results + 1
         driven = _driver(conn, self.comparisons, key_ids, _drive_limit(self.offset + limit))
         first = self.order[0] if self.order else None
@@ -164,7 +168,8 @@ class RunQuery:
 
     def _runs(self, filters: list[Any], *, driven: bool, start: Any = runs) -> sa.Select[Any]:
         """The runs of the experiments in the view, with ``filters``, read from ``start``."""
-        experiment = runs.c.experiment_id + 0 if driven else runs.c.experiment_id
+        hint = driven and self._hinted
+        experiment = runs.c.experiment_id + 0 if hint else runs.c.experiment_id
         return (
             sa.select(runs)
             .select_from(start)
