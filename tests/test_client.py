@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -62,6 +64,27 @@ def test_short_series_blocks_are_queued_with_logged_points(client: Client, tmp_p
     got_steps, _, got = client.get_metric_arrays(run_id, "loss")
     assert got_steps.tolist() == [0, *range(1, 1001), 5000]
     assert got.tolist() == [5.0, *(np.arange(1, 1001) * 0.5).tolist(), 7.0]
+    reader.close()
+
+
+def test_queued_points_stored_when_the_program_exits_without_close(tmp_path: Path) -> None:
+    db = tmp_path / "exit.db"
+    program = f"""
+import runbase
+client = runbase.Client({str(db)!r}, flush_interval=60)
+run_id = client.create_run("0").info.run_id
+for step in range(500):
+    client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+client.log_metric_series(run_id, "acc", [0.1, 0.2, 0.3])
+print(run_id)
+"""  # no close, no flush, and a flush interval the program never reaches
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    run_id = done.stdout.strip()
+    reader = Client(str(db))
+    assert reader.get_metric_arrays(run_id, "loss")[0].tolist() == list(range(500))
+    assert reader.get_metric_arrays(run_id, "acc")[2].tolist() == [0.1, 0.2, 0.3]
     reader.close()
 
 

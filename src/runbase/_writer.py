@@ -28,6 +28,7 @@ raised by the next ``log`` or ``flush``.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import sqlite3
@@ -78,6 +79,10 @@ Entry = tuple[str, str, Series]
 #: Pending columns per run, in the order they were drained.
 Columns = dict[str, dict[str, MetricColumns]]
 
+#: Writers not closed yet: a program that ends without closing its client still stores (or
+#: spools) what it queued, at exit.
+_open_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
+
 
 class MetricWriter:
     """Batches points for one store. Create one per store; it is safe to share across threads."""
@@ -117,6 +122,7 @@ class MetricWriter:
             daemon=True,
         )
         self._thread.start()
+        _open_writers.add(self)
 
     def log(
         self,
@@ -215,6 +221,7 @@ class MetricWriter:
 
     def close(self) -> None:
         """Flush and stop the thread. Errors from the last flush are raised."""
+        _open_writers.discard(self)
         self._closed = True
         self._wake.set()
         try:
@@ -496,6 +503,15 @@ def _concat(*parts: MetricColumns) -> MetricColumns:
 
 def _count(columns: Columns) -> int:
     return sum(len(c) for series in columns.values() for c in series.values())
+
+
+@atexit.register
+def _close_open_writers() -> None:
+    for writer in list(_open_writers):
+        try:
+            writer.close()
+        except Exception as exc:  # the process is ending: say what was lost, close the rest
+            _log.error("runbase: metric points queued before exit were not stored: %s", exc)
 
 
 def _held(entry: Entry) -> int:

@@ -68,7 +68,7 @@ class Client:
 
     Metric points are batched in the background (see :meth:`log_metric`); everything else is
     written before the call returns. Reads flush this client's pending points first, so a client
-    always reads what it wrote.
+    always reads what it wrote; :meth:`close` (or the end of the program) stores the rest.
 
     With a server (``http(s)://`` tracking URI), writes survive outages: while the server cannot
     be reached or answers 5xx, metric points, params, tags and run ends are kept in a spool on
