@@ -76,8 +76,10 @@ def fmt(value: float, unit: str) -> str:
         number = f"{value:,.0f}"
     elif value >= 10:
         number = f"{value:.1f}"
-    else:
+    elif value >= 0.1:
         number = f"{value:.2f}"
+    else:  # two significant digits: a µs-scale cost in a ms column must not print as 0.00
+        number = f"{value:.2g}"
     return f"{number} {unit}"
 
 
