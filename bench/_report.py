@@ -247,8 +247,6 @@ def raw_json(rows: list[Row], measurements: list[Measurement], meta: dict[str, A
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-#: The browser benchmark (``bench/ui_bench.py``) writes its figures between these lines of
-#: RESULTS.md; a run of ``run.py`` keeps them.
 #: Sections of RESULTS.md that a rerun of ``run.py`` keeps: the UI benchmark's (written by
 #: ``ui_bench.py``) and the analysis of missed targets (written by hand, from the run above it).
 KEPT_SECTIONS = ("ui-bench", "analysis")
