@@ -108,7 +108,6 @@ class RunQuery:
         self.lifecycle = lifecycle
         self.offset = offset
         self.fingerprint = fingerprint
-        self._hinted = True
 
     @classmethod
     def build(
@@ -145,8 +144,6 @@ class RunQuery:
             if item.identifier.kind == "metric"
         }
         key_ids = _metrics.lookup_key_ids(conn, metric_keys, key_cache)
-        # Only SQLite needs the hint: PostgreSQL's planner has statistics to choose by.
-        self._hinted = conn.dialect.name == "sqlite"
         limit = max_results + 1
         driven = _driver(conn, self.comparisons, key_ids, _drive_limit(self.offset + limit))
         first = self.order[0] if self.order else None
@@ -162,14 +159,14 @@ class RunQuery:
         filters = [_clause(c, key_ids) for c in self.comparisons if c is not driver]
         if candidates is not None:
             filters.append(runs.c.id.in_(candidates))
-        stmt = self._runs(filters, driven=candidates is not None)
+        stmt = self._runs(filters, hinted=candidates is not None and _needs_hint(conn))
         stmt = stmt.order_by(*_order_clauses(self.order, key_ids))
         return list(conn.execute(stmt.limit(limit).offset(self.offset)).all())
 
-    def _runs(self, filters: list[Any], *, driven: bool, start: Any = runs) -> sa.Select[Any]:
-        """The runs of the experiments in the view, with ``filters``, read from ``start``."""
-        hint = driven and self._hinted
-        experiment = runs.c.experiment_id + 0 if hint else runs.c.experiment_id
+    def _runs(self, filters: list[Any], *, hinted: bool, start: Any = runs) -> sa.Select[Any]:
+        """The runs of the experiments in the view, with ``filters``, read from ``start``;
+        ``hinted``: with the experiment test the planner cannot start from."""
+        experiment = runs.c.experiment_id + 0 if hinted else runs.c.experiment_id
         return (
             sa.select(runs)
             .select_from(start)
@@ -198,7 +195,9 @@ class RunQuery:
                 same_metric = True
             else:
                 filters.append(_clause(c, key_ids))
-        stmt = self._runs(filters, driven=True, start=o.join(runs, runs.c.id == o.c.run_id))
+        stmt = self._runs(
+            filters, hinted=_needs_hint(conn), start=o.join(runs, runs.c.id == o.c.run_id)
+        )
         stmt = stmt.order_by(
             value.asc() if first.ascending else value.desc(), *_order_clauses(rest, key_ids)
         )
@@ -215,7 +214,7 @@ class RunQuery:
             s.run_id == runs.c.id, s.key_id == key_id, s.last_value.is_not(None)
         )
         filters = [_clause(c, key_ids) for c in self.comparisons]
-        tail = self._runs([*filters, without], driven=False).order_by(
+        tail = self._runs([*filters, without], hinted=False).order_by(
             *_order_clauses(rest, key_ids)
         )
         tail = tail.limit(limit - len(rows)).offset(max(0, self.offset - with_value))
@@ -233,6 +232,11 @@ _DRIVE_FACTOR: Final = 10
 
 def _drive_limit(wanted: int) -> int:
     return max(_DRIVE_MIN, _DRIVE_FACTOR * wanted)
+
+
+def _needs_hint(conn: sa.Connection) -> bool:
+    """Only SQLite needs the driven shapes' hint: PostgreSQL's planner has statistics."""
+    return conn.dialect.name == "sqlite"
 
 
 def _driver(
