@@ -158,7 +158,8 @@ class Agent:
                 result.trials[number] = state
         finally:
             heartbeat.stop()
-        reader = SweepReader(self.store, self.sweep_id)
+        self._backend.refresh()  # the end of the sweep is judged on the whole journal
+        reader = SweepReader(self.store, self.sweep_id, self._storage)
         result.sweep_finished = finalize(self.client, reader)
         self._say(
             f"agent {self.agent_id} ran {len(result.trials)} trials"

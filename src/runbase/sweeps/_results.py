@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from runbase.entities import ViewType
 from runbase.errors import InvalidInputError, NotFoundError
@@ -38,6 +38,9 @@ from runbase.sweeps._types import (
     TrialInfo,
 )
 from runbase.sweeps.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from optuna.storages import JournalStorage
 
 __all__ = [
     "ERROR_ATTR",
@@ -66,10 +69,14 @@ IMPORTANCE_EVALUATORS: Final = ("ped_anova", "fanova", "mdi")
 
 @dataclass
 class SweepReader:
-    """Reads one sweep; thread-safe; each call first reads what the journal gained since."""
+    """Reads one sweep; thread-safe; each call first reads what the journal gained since.
+
+    ``storage`` is an Optuna storage of this sweep that is already open (an agent's): opening
+    a new one replays the whole journal, which takes seconds after 100,000 trials."""
 
     store: Store
     sweep_id: str
+    storage: JournalStorage | None = None
     record: dict[str, Any] = field(init=False)
     spec: SweepSpec = field(init=False)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -77,8 +84,9 @@ class SweepReader:
     def __post_init__(self) -> None:
         self.record = _journal.load_spec_record(self.store, self.sweep_id)
         self.spec = _journal.spec_of(self.record)
-        self._storage = _journal.open_storage(self.store, self.sweep_id)
-        self.study = _journal.load_study(self._storage, self.sweep_id)
+        if self.storage is None:
+            self.storage = _journal.open_storage(self.store, self.sweep_id)
+        self.study = _journal.load_study(self.storage, self.sweep_id)
 
     # -- trials --------------------------------------------------------------------------------
     def frozen_trials(self) -> list[Any]:

@@ -7,7 +7,11 @@ busy timeout instead of deadlocking on a lock upgrade, which is what raises "dat
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,9 +30,74 @@ _BUSY_TIMEOUT_S: Final = 120.0
 #: million points, 8 ms mapped). The map is address space over the OS page cache, not memory of
 #: our own; pages past it are read as before.
 _READ_MMAP_BYTES: Final = 1 << 30
+#: WAL pages at which a commit checkpoints inline, when the checkpoint thread fell behind.
+_INLINE_CHECKPOINT_PAGES: Final = 10_000
+#: After a commit, the checkpoint thread waits this long for more commits to gather.
+_CHECKPOINT_DELAY_S: Final = 0.05
+#: The thread exits after this long without a commit (and starts again at the next).
+_CHECKPOINT_IDLE_S: Final = 2.0
 
 
-def _sqlite_engine(url: sa.URL, begin: str, pool_size: int, mmap_bytes: int = 0) -> Engine:
+class _Checkpointer:
+    """Checkpoints a SQLite file's WAL in a thread of its own, off the commit path.
+
+    By default the commit that takes the WAL past 1,000 pages copies them into the database
+    file itself: a random write for every page an index insert dirtied, in the caller's thread.
+    Here commits wake a thread that checkpoints (PASSIVE: never waits on readers or writers) a
+    moment later, while the caller goes on; a page written by several commits meanwhile is
+    copied once. A commit still checkpoints inline past ``_INLINE_CHECKPOINT_PAGES``, so the WAL
+    stays bounded when the thread cannot keep up.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def nudge(self) -> None:
+        with self._lock:
+            self._wake.set()
+            if self._thread is None or self._pid != os.getpid():  # none yet, or forked
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="runbase-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        conn = None
+        try:
+            conn = sqlite3.connect(self._path, timeout=0, isolation_level=None)
+            while True:
+                if not self._wake.wait(_CHECKPOINT_IDLE_S):
+                    with self._lock:
+                        if not self._wake.is_set():
+                            self._thread = None
+                            return
+                time.sleep(_CHECKPOINT_DELAY_S)
+                self._wake.clear()
+                # Busy, read-only, disk full: the commits' inline checkpoint remains.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # cannot open the file: the commits checkpoint inline, as by default
+        finally:
+            if conn is not None:
+                conn.close()
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+
+def _sqlite_engine(
+    url: sa.URL,
+    begin: str,
+    pool_size: int,
+    mmap_bytes: int = 0,
+    checkpointer: _Checkpointer | None = None,
+) -> Engine:
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_S},
@@ -48,6 +117,8 @@ def _sqlite_engine(url: sa.URL, begin: str, pool_size: int, mmap_bytes: int = 0)
         # thousand runs. In standalone 10,000-trial sweeps the cost per trial then rose with the
         # store (4.4 -> 7.6 ms); with 64 MiB it stayed near 6.3 ms. Pages are allocated as used.
         cur.execute("PRAGMA cache_size=-65536")
+        if checkpointer is not None:
+            cur.execute(f"PRAGMA wal_autocheckpoint={_INLINE_CHECKPOINT_PAGES}")
         # MLflow's LIKE is case-sensitive (ILIKE is not); SQLite's LIKE is not by default.
         cur.execute("PRAGMA case_sensitive_like=ON")
         cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
@@ -58,6 +129,12 @@ def _sqlite_engine(url: sa.URL, begin: str, pool_size: int, mmap_bytes: int = 0)
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql(begin)
+
+    if checkpointer is not None:
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(_conn: sa.Connection) -> None:
+            checkpointer.nudge()
 
     return engine
 
@@ -72,7 +149,8 @@ def create_engines(uri: str) -> tuple[Engine, Engine]:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # One pooled connection for writes: within a process writes queue on the pool, across
         # processes on SQLite's lock.
-        writer = _sqlite_engine(url, "BEGIN IMMEDIATE", 1)
+        checkpointer = _Checkpointer(str(Path(url.database).expanduser()))
+        writer = _sqlite_engine(url, "BEGIN IMMEDIATE", 1, checkpointer=checkpointer)
         return writer, _sqlite_engine(url, "BEGIN", 4, _READ_MMAP_BYTES)
     if backend == "postgresql":
         if url.drivername == "postgresql":
