@@ -92,12 +92,16 @@ def upgrade_schema(uri: str) -> str:
             f"{uri} is a runbase server: upgrade the database it serves, on the server "
             "(`runbase db upgrade --tracking-uri <database>`)"
         )
-    from runbase.store.sql._engine import SCHEMA_REVISION, create_engines, upgrade
+    from runbase.store.sql._engine import (
+        SCHEMA_REVISION,
+        create_engines,
+        dispose_engines,
+        upgrade,
+    )
 
     write_engine, read_engine = create_engines(resolve_uri(uri))
     try:
         upgrade(write_engine)
     finally:
-        write_engine.dispose()
-        read_engine.dispose()
+        dispose_engines(write_engine, read_engine)
     return SCHEMA_REVISION

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -52,3 +54,35 @@ def test_wal_is_checkpointed_by_a_thread_not_by_the_commits(tmp_path: Path) -> N
         assert _has_param(path, copy, last)
     finally:
         store.close()
+
+
+def test_closing_the_store_leaves_a_database_file_that_holds_everything(tmp_path: Path) -> None:
+    """The checkpoint thread's connection closes first, so the store's last one removes the WAL
+    (a copied ``runbase.db`` without its ``-wal`` is complete)."""
+    path = tmp_path / "runbase.db"
+    store = SqlStore(f"sqlite:///{path}")
+    run = store.create_run("0", run_name="closed")
+    store.log_columns(run.info.run_id, params=[Param("lr", "0.1")])
+    deadline = time.monotonic() + 10
+    while not _checkpoint_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the thread has checkpointed once: its connection holds the WAL open
+    store.close()
+    assert not Path(f"{path}-wal").exists()
+    assert _has_param(path, tmp_path / "copy.db", "lr")
+
+
+def test_a_program_that_never_closes_its_store_leaves_no_wal(tmp_path: Path) -> None:
+    path = tmp_path / "runbase.db"
+    script = (
+        "import sys, time\n"
+        "from runbase.entities import Param\n"
+        "from runbase.store.sql import SqlStore\n"
+        "store = SqlStore(f'sqlite:///{sys.argv[1]}')\n"
+        "run = store.create_run('0', run_name='unclosed')\n"
+        "store.log_columns(run.info.run_id, params=[Param('lr', '0.1')])\n"
+        "time.sleep(0.3)  # the checkpoint thread has run and holds a connection\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
+    assert not Path(f"{path}-wal").exists()
+    assert _has_param(path, tmp_path / "copy.db", "lr")

@@ -7,11 +7,13 @@ busy timeout instead of deadlocking on a lock upgrade, which is what raises "dat
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,16 +57,32 @@ class _Checkpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._closed = False
+        _open_checkpointers.add(self)
 
     def nudge(self) -> None:
         with self._lock:
             self._wake.set()
+            if self._closed:
+                return  # commits after close checkpoint inline
             if self._thread is None or self._pid != os.getpid():  # none yet, or forked
                 self._pid = os.getpid()
                 self._thread = threading.Thread(
                     target=self._run, name="runbase-checkpoint", daemon=True
                 )
                 self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread and close its connection, so that the store's own last connection
+        to close is the last one of the process: SQLite then checkpoints the whole WAL and
+        removes it, leaving a database file that holds everything by itself."""
+        with self._lock:
+            self._closed = True
+            self._wake.set()
+            _open_checkpointers.discard(self)
+            thread = self._thread if self._pid == os.getpid() else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
 
     def _run(self) -> None:
         conn = None
@@ -78,6 +96,9 @@ class _Checkpointer:
                             return
                 time.sleep(_CHECKPOINT_DELAY_S)
                 self._wake.clear()
+                # After the clear: a close before it is seen here, one after it wakes the wait.
+                if self._closed:
+                    return
                 # Busy, read-only, disk full: the commits' inline checkpoint remains.
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -89,6 +110,17 @@ class _Checkpointer:
             with self._lock:
                 if self._thread is threading.current_thread():
                     self._thread = None
+
+
+#: Checkpointers not closed yet: closed at exit too, for a program that never closes its store
+#: (its daemon thread would otherwise die holding a connection, and the WAL stay behind).
+_open_checkpointers: weakref.WeakSet[_Checkpointer] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_checkpointers() -> None:
+    for checkpointer in list(_open_checkpointers):
+        checkpointer.close()
 
 
 def _sqlite_engine(
@@ -139,6 +171,20 @@ def _sqlite_engine(
     return engine
 
 
+#: The checkpointer of each SQLite write engine, stopped by :func:`dispose_engines`.
+_checkpointers: weakref.WeakKeyDictionary[Engine, _Checkpointer] = weakref.WeakKeyDictionary()
+
+
+def dispose_engines(*engines: Engine) -> None:
+    """Close the engines' connections (each engine once), their checkpoint threads first."""
+    for engine in dict.fromkeys(engines):
+        checkpointer = _checkpointers.pop(engine, None)
+        if checkpointer is not None:
+            checkpointer.close()
+    for engine in dict.fromkeys(engines):
+        engine.dispose()
+
+
 def create_engines(uri: str) -> tuple[Engine, Engine]:
     """Return ``(write_engine, read_engine)`` for a ``sqlite:///`` or ``postgresql://`` URI."""
     url = sa.make_url(uri)
@@ -151,6 +197,7 @@ def create_engines(uri: str) -> tuple[Engine, Engine]:
         # processes on SQLite's lock.
         checkpointer = _Checkpointer(str(Path(url.database).expanduser()))
         writer = _sqlite_engine(url, "BEGIN IMMEDIATE", 1, checkpointer=checkpointer)
+        _checkpointers[writer] = checkpointer
         return writer, _sqlite_engine(url, "BEGIN", 4, _READ_MMAP_BYTES)
     if backend == "postgresql":
         if url.drivername == "postgresql":

@@ -27,7 +27,7 @@ from runbase.model_entities import (
 from runbase.store import _model_validation as mv
 from runbase.store.models import LoggedModelOrder, ModelStore, Page
 from runbase.store.sql import _logged_models, _model_search, _registry
-from runbase.store.sql._engine import create_engines, ensure_schema
+from runbase.store.sql._engine import create_engines, dispose_engines, ensure_schema
 
 
 class SqlModelStore(ModelStore):
@@ -57,9 +57,7 @@ class SqlModelStore(ModelStore):
 
     def close(self) -> None:
         if self._owns_engines:
-            self._write_engine.dispose()
-            if self._read_engine is not self._write_engine:
-                self._read_engine.dispose()
+            dispose_engines(self._write_engine, self._read_engine)
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager

@@ -57,7 +57,7 @@ from runbase.store.sql import (
     _run_parts,
     _search,
 )
-from runbase.store.sql._engine import create_engines, ensure_schema
+from runbase.store.sql._engine import create_engines, dispose_engines, ensure_schema
 from runbase.store.sql._models import SqlModelStore
 from runbase.store.sql._schema import (
     datasets,
@@ -103,8 +103,7 @@ class SqlStore(Store):
             self._ensure_default_experiment()
 
     def close(self) -> None:
-        self._write_engine.dispose()
-        self._read_engine.dispose()
+        dispose_engines(self._write_engine, self._read_engine)
 
     @functools.cached_property
     def models(self) -> SqlModelStore:
