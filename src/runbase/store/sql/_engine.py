@@ -64,7 +64,7 @@ class _Checkpointer:
         with self._lock:
             self._wake.set()
             if self._closed:
-                return  # commits after close checkpoint inline
+                return  # after close, only the inline checkpoint past its threshold remains
             if self._thread is None or self._pid != os.getpid():  # none yet, or forked
                 self._pid = os.getpid()
                 self._thread = threading.Thread(
